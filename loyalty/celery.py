@@ -1,0 +1,38 @@
+"""The Celery application; periodic jobs are declared once here (beat schedule)."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
+
+app = Celery("loyalty")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Nightly jobs run in TIME_ZONE (CELERY_TIMEZONE); each is idempotent, so a re-run is harmless,
+# and expires before the next night so a stuck queue never runs two nights at once.
+_NIGHT = 60 * 60 * 20
+app.conf.beat_schedule = {
+    "release-pending-points": {
+        "task": "loyalty.tasks.release_pending_points_task",
+        "schedule": crontab(hour=0, minute=10),
+        "options": {"expires": _NIGHT},
+    },
+    "expire-points": {
+        "task": "loyalty.tasks.expire_points_task",
+        "schedule": crontab(hour=0, minute=20),
+        "options": {"expires": _NIGHT},
+    },
+    "expire-coupons": {
+        "task": "loyalty.tasks.expire_coupons_task",
+        "schedule": crontab(hour=0, minute=30),
+        "options": {"expires": _NIGHT},
+    },
+    "recalculate-tiers": {
+        "task": "members.tasks.recalculate_tiers_task",
+        "schedule": crontab(hour=1, minute=0),
+        "options": {"expires": _NIGHT},
+    },
+}
