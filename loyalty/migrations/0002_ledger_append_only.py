@@ -12,8 +12,9 @@ TABLES = ["loyalty_ledgerentry", "loyalty_lotmovement"]
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION loyalty_reject_ledger_change() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'ledger is append-only: % on % is not allowed', TG_OP, TG_TABLE_NAME
-        USING ERRCODE = 'integrity_constraint_violation';
+    RAISE EXCEPTION USING
+        MESSAGE = 'ledger is append-only: ' || TG_OP || ' on ' || TG_TABLE_NAME || ' is not allowed',
+        ERRCODE = 'integrity_constraint_violation';
 END;
 $$ LANGUAGE plpgsql;
 """
