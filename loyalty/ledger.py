@@ -81,6 +81,9 @@ class _Writer:
         for lot in lots:
             if left == 0:
                 break
+            # A lot this operation already moved is read again by a later query (a return
+            # takes the purchase's own lots, then all spendable lots): use the in-memory copy.
+            lot = self.dirty_lots.get(lot.pk, lot)
             taken = min(lot.remaining, left)
             if taken <= 0:
                 continue

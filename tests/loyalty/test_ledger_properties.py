@@ -8,6 +8,7 @@ nothing spendable left (new points always pay debt first).
 import datetime as dt
 
 import pytest
+from django.db import transaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -34,6 +35,10 @@ T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
+        # Each example runs in its own savepoint, rolled back in teardown, so examples (and
+        # hypothesis' replays of saved failures) never see each other's rows.
+        self._example = transaction.atomic()
+        self._example.__enter__()
         self.member = MemberFactory()
         self.staff = UserFactory()
         self.now = T0
@@ -44,6 +49,10 @@ class LedgerMachine(RuleBasedStateMachine):
     def _ref(self, prefix):
         self.counter += 1
         return f"{prefix}-{self.member.pk}-{self.counter}"
+
+    def teardown(self):
+        transaction.set_rollback(True)
+        self._example.__exit__(None, None, None)
 
     @rule(days=st.integers(0, 120))
     def advance_clock(self, days):

@@ -182,3 +182,13 @@ def test_purchase_lines_and_store_are_recorded():
         ("TEA", 2, 500, "drinks"),
     ]
     assert purchase.store_id == store.pk
+
+
+def test_partial_return_does_not_take_the_same_lot_twice():
+    # Found by the hypothesis state machine: the purchase's own lot is taken first, then the
+    # spendable-lots query read the same lot again with its old remaining.
+    member = MemberFactory()
+    buy(member, 15_000)  # 150 points in one lot
+    points_spend(member=member, points=148, reference="S-1", now=T0)  # 2 left in that lot
+    purchase_return(order_reference="ORDER-1", return_reference="R1", amount=300)  # 3 points
+    assert state(member) == (0, 0, 1)
