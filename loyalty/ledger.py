@@ -18,7 +18,7 @@ from django.utils import timezone
 from members.models import Member
 
 from . import policy
-from .errors import InsufficientPoints, InvalidAmount
+from .errors import IdempotencyConflict, InsufficientPoints, InvalidAmount
 from .models import LedgerEntry, LotMovement, PointLot, Purchase
 from .models.ledger import EntryKind, EntrySource, EntryState
 
@@ -254,10 +254,13 @@ def points_adjust(
     created_by: AbstractBaseUser | None = None,
     reference: str = "",
     now: dt.datetime | None = None,
-) -> LedgerEntry:
+) -> tuple[LedgerEntry, bool]:
     """A manual correction: positive adds a lot, negative takes from available points (FIFO).
 
     The balance never goes below zero: taking more than is available is refused.
+    With a `reference` (an admin form token, an API idempotency key) the adjustment happens
+    once: the same request again returns (original, False); different points or reason under
+    the same reference raise IdempotencyConflict. Otherwise returns (entry, True).
     """
     reason = (reason or "").strip()
     if not reason:
@@ -265,14 +268,25 @@ def points_adjust(
     if not isinstance(points, int) or isinstance(points, bool) or points == 0:
         raise InvalidAmount(f"points must be a non-zero whole number, got {points!r}")
     now = now or timezone.now()
+    if reference:
+        _lock_member(member)  # serialises replays of the same reference
+        done = LedgerEntry.objects.filter(
+            member=member, kind=EntryKind.ADJUST, reference=reference
+        ).first()
+        if done is not None:
+            if done.points == points and done.reason == reason:
+                return done, False
+            raise IdempotencyConflict(field="reference")
     fields = {"reason": reason, "created_by": created_by, "reference": reference}
     if points > 0:
-        return _credit(
+        entry = _credit(
             member=member, points=points, kind=EntryKind.ADJUST, source=source, now=now, **fields
         )
-    return _debit(
-        member=member, points=-points, kind=EntryKind.ADJUST, source=source, now=now, **fields
-    )
+    else:
+        entry = _debit(
+            member=member, points=-points, kind=EntryKind.ADJUST, source=source, now=now, **fields
+        )
+    return entry, True
 
 
 @transaction.atomic

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
@@ -449,21 +448,15 @@ class MemberAdmin(admin.ModelAdmin):
             if form.is_valid():
                 reference = f"admin-{form.cleaned_data['token'].hex}"
                 try:
-                    with transaction.atomic():
-                        # Under the member lock, a resent form finds the first one's entry.
-                        Member.objects.select_for_update().filter(pk=member.pk).first()
-                        done = LedgerEntry.objects.filter(
-                            member=member, reference=reference
-                        ).exists()
-                        if not done:
-                            points_adjust(
-                                member=member,
-                                points=form.cleaned_data["points"],
-                                reason=form.cleaned_data["reason"],
-                                source=EntrySource.STAFF,
-                                created_by=request.user,
-                                reference=reference,
-                            )
+                    _entry, created = points_adjust(
+                        member=member,
+                        points=form.cleaned_data["points"],
+                        reason=form.cleaned_data["reason"],
+                        source=EntrySource.STAFF,
+                        created_by=request.user,
+                        reference=reference,
+                    )
+                    done = not created
                 except LoyaltyError as exc:
                     add_service_error(form, exc)
                 else:

@@ -100,6 +100,12 @@ class LedgerEntry(models.Model):
                 condition=~Q(kind__in=["spend", "expire"]) | Q(points__lt=0),
                 name="entry_spend_expire_negative",
             ),
+            # An adjustment with a reference (form token, idempotency key) happens once.
+            models.UniqueConstraint(
+                fields=["member", "reference"],
+                condition=Q(kind="adjust") & ~Q(reference=""),
+                name="entry_one_adjust_per_reference",
+            ),
             # One base earn per purchase: a replayed purchase can never earn twice.
             models.UniqueConstraint(
                 fields=["purchase"],

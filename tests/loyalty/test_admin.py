@@ -68,7 +68,7 @@ def test_site_header_names_the_product(staff):
 
 def test_ledger_entries_cannot_be_added_changed_or_deleted_even_by_a_superuser(superuser, member):
     client, user = superuser
-    entry = points_adjust(member=member, points=100, reason="Welcome", created_by=user)
+    entry, _ = points_adjust(member=member, points=100, reason="Welcome", created_by=user)
     assert client.get(url("loyalty_ledgerentry_add")).status_code == 403
     assert client.post(url("loyalty_ledgerentry_add"), {"points": "5"}).status_code == 403
     page = client.get(url("loyalty_ledgerentry_change", entry.pk))
@@ -92,7 +92,7 @@ def test_ledger_list_filters_and_searches_by_member_number(staff, member):
     client, user = staff
     other = member_register(name="Other")
     earn = points_earn(member=member, points=10, source=EntrySource.API)
-    adjust = points_adjust(member=member, points=5, reason="Goodwill", created_by=user)
+    adjust, _ = points_adjust(member=member, points=5, reason="Goodwill", created_by=user)
     points_earn(member=other, points=20, source=EntrySource.API)
     changelist = url("loyalty_ledgerentry_changelist")
 

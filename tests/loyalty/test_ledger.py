@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from loyalty.errors import InsufficientPoints, InvalidAmount
+from loyalty.errors import IdempotencyConflict, InsufficientPoints, InvalidAmount
 from loyalty.ledger import (
     ledger_sums,
     points_adjust,
@@ -168,7 +168,8 @@ def test_adjust_needs_a_reason_and_cannot_go_negative():
     with pytest.raises(InvalidAmount) as exc:
         points_adjust(member=member, points=10, reason="  ", created_by=staff)
     assert exc.value.field == "reason"
-    entry = points_adjust(member=member, points=10, reason="goodwill", created_by=staff)
+    entry, created = points_adjust(member=member, points=10, reason="goodwill", created_by=staff)
+    assert created is True
     assert (entry.kind, entry.points, entry.created_by_id) == ("adjust", 10, staff.pk)
     with pytest.raises(InsufficientPoints):
         points_adjust(member=member, points=-11, reason="typo", created_by=staff)
@@ -198,3 +199,19 @@ def test_ledger_entries_cannot_be_deleted_in_sql_on_postgres():
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM loyalty_ledgerentry WHERE id = %s", [entry.pk])
     assert LedgerEntry.objects.filter(pk=entry.pk).count() == 1
+
+
+def test_adjust_with_a_reference_happens_once():
+    member = MemberFactory()
+    staff = UserFactory()
+    first, created = points_adjust(
+        member=member, points=25, reason="survey", created_by=staff, reference="K1"
+    )
+    again, created_again = points_adjust(
+        member=member, points=25, reason="survey", created_by=staff, reference="K1"
+    )
+    assert (created, created_again, again.pk) == (True, False, first.pk)
+    with pytest.raises(IdempotencyConflict):
+        points_adjust(member=member, points=26, reason="survey", created_by=staff, reference="K1")
+    assert balances(member) == (25, 0, 0)
+    assert LedgerEntry.objects.filter(member=member).count() == 1
