@@ -169,4 +169,6 @@ class Coupon(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.code
+        from loyalty.coupons import coupon_code_display
+
+        return coupon_code_display(self.code)
