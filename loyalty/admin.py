@@ -68,7 +68,7 @@ class MemberColumnsMixin:
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
     list_display = [
-        "created_at",
+        "occurred_at",
         "member_link",
         "kind",
         "state",
@@ -80,7 +80,7 @@ class LedgerEntryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
     ]
     list_filter = ["kind", "state", "source"]
     list_select_related = ["member", "created_by"]
-    date_hierarchy = "created_at"
+    date_hierarchy = "occurred_at"
     search_fields = ["=member__member_number", "=reference"]
     search_help_text = _("Member number or reference.")
     # Never a select of every member, should a form ever show this field.
@@ -99,6 +99,7 @@ class LedgerEntryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
         "related_entry",
         "available_at",
         "expires_at",
+        "occurred_at",
         "created_at",
     ]
     readonly_fields = fields

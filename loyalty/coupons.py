@@ -130,7 +130,11 @@ def coupon_redeem(
 
 @transaction.atomic
 def coupon_void(
-    *, coupon: Coupon, reason: str, voided_by: AbstractBaseUser | None = None
+    *,
+    coupon: Coupon,
+    reason: str,
+    voided_by: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
 ) -> Coupon:
     reason = (reason or "").strip()
     if not reason:
@@ -144,7 +148,7 @@ def coupon_void(
             % {"status": coupon.get_status_display().lower()}
         )
     coupon.status = Coupon.Status.VOIDED
-    coupon.voided_at = timezone.now()
+    coupon.voided_at = now or timezone.now()
     coupon.voided_by = voided_by
     coupon.void_reason = reason
     coupon.save(update_fields=["status", "voided_at", "voided_by", "void_reason"])

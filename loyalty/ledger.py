@@ -43,13 +43,19 @@ def _positive(points: int) -> int:
 class _Writer:
     """Collects the entries, movements and lot changes of one operation on one locked member."""
 
-    def __init__(self, member: Member):
+    def __init__(self, member: Member, *, now: dt.datetime):
         self.member = member
+        self.now = now
         self.dirty_lots: dict[int, PointLot] = {}
 
     def entry(self, *, points: int, kind: str, state: str, **fields) -> LedgerEntry:
         entry = LedgerEntry.objects.create(
-            member=self.member, points=points, kind=kind, state=state, **fields
+            member=self.member,
+            points=points,
+            kind=kind,
+            state=state,
+            occurred_at=self.now,
+            **fields,
         )
         if state == EntryState.DEBT:
             self.member.points_debt -= points
@@ -158,7 +164,7 @@ def _credit(
     **fields,
 ) -> LedgerEntry:
     member = _lock_member(member)
-    writer = _Writer(member)
+    writer = _Writer(member, now=now)
     pending = available_at is not None and available_at > now
     entry = writer.entry(
         points=points,
@@ -232,7 +238,7 @@ def _debit(*, member: Member, points: int, kind: str, source: str, now: dt.datet
     member = _lock_member(member)
     if points > member.points_available:
         raise InsufficientPoints(available=member.points_available, requested=points)
-    writer = _Writer(member)
+    writer = _Writer(member, now=now)
     entries, left = writer.take(
         lots=_spendable_lots(member, now=now), points=points, kind=kind, source=source, **fields
     )
@@ -305,6 +311,7 @@ def points_refund(
     as it would have had they never been spent. Returns None when nothing is left to refund.
     """
     _positive(points)
+    now = now or timezone.now()
     member = _lock_member(member)
     spent = defaultdict(int)
     movements = LotMovement.objects.filter(
@@ -327,7 +334,7 @@ def points_refund(
             left -= give
     if not lot_moves:
         return None
-    writer = _Writer(member)
+    writer = _Writer(member, now=now)
     entry = writer.move(
         lot_moves=lot_moves,
         kind=EntryKind.REFUND,
@@ -355,7 +362,7 @@ def purchase_points_reverse(
     _positive(points)
     now = now or timezone.now()
     member = _lock_member(purchase.member)
-    writer = _Writer(member)
+    writer = _Writer(member, now=now)
     fields = {"source": EntrySource.RETURN, "purchase": purchase, "reference": reference}
     own = PointLot.objects.filter(
         member=member, entry__purchase=purchase, entry__kind=EntryKind.EARN, remaining__gt=0
@@ -396,7 +403,7 @@ def points_expire_due(*, now: dt.datetime | None = None) -> int:
             lots = PointLot.objects.filter(
                 member=member, remaining__gt=0, expires_at__lte=now
             ).order_by("expires_at", "id")
-            writer = _Writer(member)
+            writer = _Writer(member, now=now)
             for lot in lots:
                 writer.move(
                     lot_moves=[(lot, -lot.remaining)],
@@ -423,7 +430,7 @@ def points_release_due(*, now: dt.datetime | None = None) -> int:
     for member_id in member_ids.iterator():
         with transaction.atomic():
             member = Member.objects.select_for_update().get(pk=member_id)
-            writer = _Writer(member)
+            writer = _Writer(member, now=now)
             lots = PointLot.objects.filter(
                 member=member, state=EntryState.PENDING, available_at__lte=now
             ).order_by("available_at", "id")

@@ -46,7 +46,12 @@ def purchase_record(
     now: dt.datetime | None = None,
 ) -> tuple[Purchase, bool]:
     """Record a purchase and earn its base points. Idempotent on `order_reference`:
-    the same purchase again returns (existing, False); a different one raises a conflict."""
+    the same purchase again returns (existing, False); a different one raises a conflict.
+
+    The ledger entries carry the purchase time (`now` defaults to `occurred_at`), so a
+    back-dated purchase is booked when it happened; if its return window has already passed,
+    the next pending-release run makes its points available.
+    """
     if total < 0:
         raise InvalidAmount("total must not be negative", field="total")
     lines = list(lines)
@@ -58,6 +63,9 @@ def purchase_record(
         if _same_purchase(existing, member=member, total=total, lines=lines):
             return existing, False
         raise IdempotencyConflict(field="order_reference")
+    # Status and tier from the locked row, not the caller's possibly stale copy: a member
+    # withdrawn a moment ago earns nothing.
+    member = Member.objects.select_for_update().select_related("tier").get(pk=member.pk)
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
     try:
@@ -98,7 +106,7 @@ def purchase_record(
             reference=order_reference,
             available_at=policy.purchase_available_at(occurred_at),
             expires_at=policy.expiry_for(occurred_at),
-            now=now,
+            now=now or occurred_at,
         )
     return purchase, True
 
@@ -131,11 +139,10 @@ def purchase_return(
         raise ReturnExceedsPurchase(
             f"only {purchase.total - purchase.returned_total} yen of this purchase can be returned"
         )
+    # A back-dated return (an offline till syncing later) is judged at its own time.
+    now = occurred_at or timezone.now()
     returned = PurchaseReturn.objects.create(
-        purchase=purchase,
-        return_reference=return_reference,
-        amount=amount,
-        occurred_at=occurred_at or timezone.now(),
+        purchase=purchase, return_reference=return_reference, amount=amount, occurred_at=now
     )
     purchase.returned_total += amount
     purchase.save(update_fields=["returned_total"])
@@ -149,7 +156,9 @@ def purchase_return(
     )["s"]
     to_reverse = earned * purchase.returned_total // purchase.total - reversed_
     if to_reverse > 0:
-        purchase_points_reverse(purchase=purchase, points=to_reverse, reference=return_reference)
+        purchase_points_reverse(
+            purchase=purchase, points=to_reverse, reference=return_reference, now=now
+        )
 
     by_kind = entries.filter(reference=order_reference).values("kind").annotate(s=Sum("points"))
     sums = {row["kind"]: row["s"] for row in by_kind}
@@ -162,5 +171,6 @@ def purchase_return(
             reference=order_reference,
             points=to_refund,
             reason=f"return {return_reference}",
+            now=now,
         )
     return returned, True

@@ -126,7 +126,7 @@ class LedgerEntryInline(ReadOnlyInline, admin.TabularInline):
     verbose_name_plural = _("latest ledger entries")
     template = "admin/members/member/ledger_inline.html"
     fields = [
-        "created_at",
+        "occurred_at",
         "kind",
         "state",
         "points",
@@ -137,7 +137,7 @@ class LedgerEntryInline(ReadOnlyInline, admin.TabularInline):
         "expires_at",
     ]
     readonly_fields = fields
-    ordering = ["-created_at", "-id"]
+    ordering = ["-occurred_at", "-id"]
     show_change_link = True
 
     def get_queryset(self, request):

@@ -12,6 +12,7 @@ PointLot.remaining is a cache of lot.points + sum(movements), checked by `check_
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -76,13 +77,16 @@ class LedgerEntry(models.Model):
     related_entry = models.ForeignKey(
         "self", verbose_name=_("related entry"), on_delete=models.PROTECT, null=True, blank=True
     )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    # Business time (value date): when the change happened, which for back-dated POS data or
+    # a replayed history is earlier than created_at, the time the row was recorded (audit).
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger entries")
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["member", "-created_at"])]
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["member", "-occurred_at"])]
         permissions = [("adjust_points", _("Can adjust a member's points"))]
         constraints = [
             models.CheckConstraint(condition=~Q(points=0), name="entry_points_not_zero"),

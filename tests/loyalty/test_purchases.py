@@ -192,3 +192,40 @@ def test_partial_return_does_not_take_the_same_lot_twice():
     points_spend(member=member, points=148, reference="S-1", now=T0)  # 2 left in that lot
     purchase_return(order_reference="ORDER-1", return_reference="R1", amount=300)  # 3 points
     assert state(member) == (0, 0, 1)
+
+
+def test_backdated_return_is_judged_at_its_own_time():
+    # Found by the demo generator: an offline till syncs a return days later. Purchase B's
+    # points were spent; at the return's time A's lot is the only other spendable one.
+    member = MemberFactory()
+    feb, mar = dt.datetime(2024, 2, 1, tzinfo=dt.UTC), dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    lines = [Line(sku="X", quantity=1, unit_price=1000)]
+    purchase_record(
+        member=member, order_reference="B", total=1000, occurred_at=feb, now=feb, lines=lines
+    )
+    purchase_record(
+        member=member, order_reference="A", total=1000, occurred_at=mar, now=mar, lines=lines
+    )
+    points_spend(member=member, points=10, reference="S", now=mar + dt.timedelta(days=1))
+    purchase_return(
+        order_reference="B",
+        return_reference="RB",
+        amount=1000,
+        occurred_at=mar + dt.timedelta(days=2),
+    )
+    assert state(member) == (0, 0, 0)
+    reversal = LedgerEntry.objects.get(member=member, kind=EntryKind.REVERSE)
+    assert reversal.occurred_at == mar + dt.timedelta(days=2)
+
+
+def test_entries_carry_the_business_time_of_a_backdated_purchase():
+    member = MemberFactory()
+    purchase_record(
+        member=member,
+        order_reference="OLD",
+        total=500,
+        occurred_at=T0,
+        now=T0,
+        lines=[Line(sku="X", quantity=1, unit_price=500)],
+    )
+    assert LedgerEntry.objects.get(member=member).occurred_at == T0

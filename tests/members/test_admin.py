@@ -182,7 +182,7 @@ def test_member_page_ledger_inline_shows_the_latest_20_and_links_to_all(staff, h
         for inline in response.context["inline_admin_formsets"]
         if inline.opts.model is LedgerEntry
     ]
-    newest_first = LedgerEntry.objects.filter(member=hanako).order_by("-created_at", "-id")
+    newest_first = LedgerEntry.objects.filter(member=hanako).order_by("-occurred_at", "-id")
     assert [form.original.pk for form in ledger] == [e.pk for e in newest_first[:20]]
     assert [form.original.points for form in ledger][:3] == [25, 24, 23]
     see_all = f"/admin/loyalty/ledgerentry/?member__id__exact={hanako.pk}"
