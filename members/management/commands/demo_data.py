@@ -630,7 +630,7 @@ def _apply(event: Event, *, member: Member, refs: Refs, coupons: dict[str, Coupo
             now=event.at,
         )
     elif event.kind == VOID:
-        coupon_void(coupon=coupons[event.coupon], reason="demo: issued by mistake")
+        coupon_void(coupon=coupons[event.coupon], reason="demo: issued by mistake", now=event.at)
     elif event.kind == WITHDRAW:
         member_withdraw(member=member, now=event.at)
     else:  # pragma: no cover - a planning bug
