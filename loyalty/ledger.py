@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from members.models import Member
 
@@ -36,7 +37,7 @@ def _lock_member(member: Member) -> Member:
 
 def _positive(points: int) -> int:
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
-        raise InvalidAmount(f"points must be a positive whole number, got {points!r}")
+        raise InvalidAmount(_("Points must be a positive whole number."))
     return points
 
 
@@ -104,7 +105,7 @@ class _Writer:
     def move(
         self, *, lot_moves: list[tuple[PointLot, int]], kind: str, state: str, **fields
     ) -> LedgerEntry:
-        total = sum(delta for _, delta in lot_moves)
+        total = sum(delta for _lot, delta in lot_moves)
         entry = self.entry(points=total, kind=kind, state=state, **fields)
         LotMovement.objects.bulk_create(
             LotMovement(entry=entry, lot=lot, points=delta) for lot, delta in lot_moves
@@ -270,9 +271,9 @@ def points_adjust(
     """
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidAmount("a reason is required for a points adjustment", field="reason")
+        raise InvalidAmount(_("A reason is required for a points adjustment."), field="reason")
     if not isinstance(points, int) or isinstance(points, bool) or points == 0:
-        raise InvalidAmount(f"points must be a non-zero whole number, got {points!r}")
+        raise InvalidAmount(_("Points must be a non-zero whole number."))
     now = now or timezone.now()
     if reference:
         _lock_member(member)  # serialises replays of the same reference

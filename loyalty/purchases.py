@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from members.models import Member, Staff, Store
 
@@ -53,11 +54,13 @@ def purchase_record(
     the next pending-release run makes its points available.
     """
     if total < 0:
-        raise InvalidAmount("total must not be negative", field="total")
+        raise InvalidAmount(_("The total must not be negative."), field="total")
     lines = list(lines)
     for index, line in enumerate(lines):
         if line.quantity <= 0:
-            raise InvalidAmount("quantity must be positive", field=f"lines[{index}].quantity")
+            raise InvalidAmount(
+                _("The quantity must be positive."), field=f"lines[{index}].quantity"
+            )
     existing = Purchase.objects.filter(order_reference=order_reference).first()
     if existing is not None:
         if _same_purchase(existing, member=member, total=total, lines=lines):
@@ -126,10 +129,10 @@ def purchase_return(
     add up to exactly the full reversal. Idempotent on `return_reference`.
     """
     if amount <= 0:
-        raise InvalidAmount("amount must be positive", field="amount")
+        raise InvalidAmount(_("The amount must be positive."), field="amount")
     purchase = Purchase.objects.select_for_update().filter(order_reference=order_reference).first()
     if purchase is None:
-        raise InvalidAmount("no purchase with this order reference", field="order_reference")
+        raise InvalidAmount(_("No purchase has this order reference."), field="order_reference")
     existing = PurchaseReturn.objects.filter(return_reference=return_reference).first()
     if existing is not None:
         if existing.purchase_id == purchase.pk and existing.amount == amount:
@@ -137,7 +140,8 @@ def purchase_return(
         raise IdempotencyConflict(field="return_reference")
     if amount > purchase.total - purchase.returned_total:
         raise ReturnExceedsPurchase(
-            f"only {purchase.total - purchase.returned_total} yen of this purchase can be returned"
+            _("Only %(left)d yen of this purchase can still be returned.")
+            % {"left": purchase.total - purchase.returned_total}
         )
     # A back-dated return (an offline till syncing later) is judged at its own time.
     now = occurred_at or timezone.now()
