@@ -68,7 +68,7 @@ def purchase_record(
         raise IdempotencyConflict(field="order_reference")
     # Status and tier from the locked row, not the caller's possibly stale copy: a member
     # withdrawn a moment ago earns nothing.
-    member = Member.objects.select_for_update().select_related("tier").get(pk=member.pk)
+    member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member.pk)
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
     try:
