@@ -32,8 +32,9 @@ from loyalty.models import Coupon, CouponTemplate, LedgerEntry
 from loyalty.models.ledger import EntrySource
 from loyalty.selectors import member_balance
 
+from .api_keys import SCOPES, api_key_create, api_key_revoke
 from .contact import normalize_email, normalize_phone
-from .models import Member, Staff, Store, Tier, TierChange, Visit
+from .models import ApiKey, Member, Staff, Store, Tier, TierChange, Visit
 from .services import member_register, member_update_contact, member_withdraw
 
 # How many ledger entries the member page shows; the rest are one link away.
@@ -647,3 +648,56 @@ class MemberAdmin(admin.ModelAdmin):
             submit_label=gettext("Yes, withdraw"),
             cancel_url=reverse("admin:members_member_changelist"),
         )
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=_("scopes"),
+        choices=sorted(SCOPES.items()),
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes", "store"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created here (the raw key is shown once, in the success message) and revoked;
+    never edited: a changed scope is a new key."""
+
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "scopes", "store", "created_at", "revoked_at"]
+    list_filter = ["store", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "=prefix"]
+    actions = ["revoke"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        key, raw = api_key_create(
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            store=form.cleaned_data["store"],
+        )
+        obj.pk = key.pk
+        obj.prefix, obj.hashed_key, obj.created_at = key.prefix, key.hashed_key, key.created_at
+        self.message_user(
+            request,
+            _("Copy this key now; it is not shown again: %(key)s") % {"key": raw},
+            messages.WARNING,
+        )
+
+    @admin.action(description=_("Revoke the selected API keys"), permissions=["revoke"])
+    def revoke(self, request, queryset):
+        for key in queryset:
+            api_key_revoke(key=key)
+        self.message_user(request, _("Revoked."), messages.SUCCESS)
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("members.change_apikey")

@@ -209,3 +209,30 @@ class Visit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} @ {self.store_id} {self.visited_at:%Y-%m-%d}"
+
+
+class ApiKey(models.Model):
+    """An integration's credential; see members/api_keys.py. The raw key is never stored."""
+
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
+    hashed_key = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(_("scopes"), default=list)
+    store = models.ForeignKey(
+        Store,
+        verbose_name=_("store"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        help_text=_("When set, the key acts only for this store."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (lk_{self.prefix}_…)"

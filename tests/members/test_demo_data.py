@@ -1,5 +1,6 @@
 import datetime as dt
 import io
+import re
 import zoneinfo
 
 import pytest
@@ -13,6 +14,7 @@ from loyalty.ledger import ledger_sums
 from loyalty.models import Coupon, LedgerEntry, Purchase, PurchaseLine, PurchaseReturn
 from loyalty.models.ledger import EntryKind, EntryState
 from loyalty.selectors import ledger_drift
+from members.api_keys import SCOPES, api_key_verify
 from members.contact import normalize_phone
 from members.management.commands.demo_data import (
     BIRTHDAY,
@@ -138,7 +140,9 @@ def test_logins_and_groups():
 
     assert "http://127.0.0.1:8000/admin/" in out
     assert f"member app login for member {app_user.member.member_number}" in out
-    assert "API keys come with the REST API issue" in out
+    raw = re.search(r"Integration API key \(Demo POS, all scopes\): (\S+)", out).group(1)
+    key = api_key_verify(raw)
+    assert (key.name, key.scopes) == ("Demo POS", sorted(SCOPES))
     assert "members 30," in out
 
 

@@ -36,8 +36,9 @@ from loyalty.models import Coupon, CouponTemplate, LedgerEntry, PointLot, Purcha
 from loyalty.models.ledger import EntrySource, EntryState
 from loyalty.models.purchases import Channel
 from loyalty.purchases import Line, purchase_record, purchase_return
+from members.api_keys import SCOPES, api_key_create, api_key_revoke
 from members.contact import normalize_email, normalize_phone
-from members.models import Member, Staff, Store, Tier, Visit
+from members.models import ApiKey, Member, Staff, Store, Tier, Visit
 from members.numbers import MEMBER_NUMBER_LENGTH, luhn_check_digit
 from members.services import member_withdraw, tiers_recalculate
 
@@ -657,6 +658,17 @@ def _user_ensure(username: str, *, group: str | None = None, **flags) -> bool:
     return created
 
 
+DEMO_KEY_NAME = "Demo POS"
+
+
+def demo_api_key_rotate() -> str:
+    """A fresh integration key for the demo; the previous demo key is revoked."""
+    for key in ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True):
+        api_key_revoke(key=key)
+    _key, raw = api_key_create(name=DEMO_KEY_NAME, scopes=sorted(SCOPES))
+    return raw
+
+
 def logins_ensure(*, member: Member | None) -> set[str]:
     """The demo logins; returns the usernames that existed already (passwords untouched)."""
     existing = set()
@@ -793,7 +805,10 @@ class Command(BaseCommand):
             write(self._login_line("member", what, existing))
         elif get_user_model().objects.filter(username="member").exists():
             write('  user "member" exists but is not linked to a demo member')
-        write("Integration API key: none; API keys come with the REST API issue.")
+        write(f"Integration API key ({DEMO_KEY_NAME}, all scopes): {demo_api_key_rotate()}")
+        write(
+            "  (only its hash is stored: each run revokes the last demo key, prints a new one)"
+        )
         write("Counts: " + ", ".join(f"{k} {v:,}" for k, v in counts().items()))
 
     @staticmethod
