@@ -806,9 +806,7 @@ class Command(BaseCommand):
         elif get_user_model().objects.filter(username="member").exists():
             write('  user "member" exists but is not linked to a demo member')
         write(f"Integration API key ({DEMO_KEY_NAME}, all scopes): {demo_api_key_rotate()}")
-        write(
-            "  (only its hash is stored: each run revokes the last demo key, prints a new one)"
-        )
+        write("  (only its hash is stored: each run revokes the last demo key, prints a new one)")
         write("Counts: " + ", ".join(f"{k} {v:,}" for k, v in counts().items()))
 
     @staticmethod
