@@ -23,7 +23,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo_data --members $(DEMO_MEMBERS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED)
+	$(BIN)/python manage.py demo_data --members $(DEMO_MEMBERS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED) --url http://$(HOST):$(PORT)
 	$(MAKE) serve
 
 serve: install

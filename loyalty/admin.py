@@ -401,12 +401,20 @@ class CouponAdmin(MemberColumnsMixin, admin.ModelAdmin):
         form = VoidCouponForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
             try:
-                coupon_void(
+                coupon, voided_now = coupon_void(
                     coupon=coupon, reason=form.cleaned_data["reason"], voided_by=request.user
                 )
             except LoyaltyError as exc:
                 add_service_error(form, exc)
             else:
+                if not voided_now:
+                    self.message_user(
+                        request,
+                        _("Coupon %(code)s was already voided.")
+                        % {"code": coupon_code_display(coupon.code)},
+                        messages.WARNING,
+                    )
+                    return HttpResponseRedirect(self._change_url(coupon))
                 self.log_change(request, coupon, gettext("Voided: %(reason)s") % form.cleaned_data)
                 self.message_user(
                     request,

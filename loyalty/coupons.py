@@ -135,13 +135,15 @@ def coupon_void(
     reason: str,
     voided_by: AbstractBaseUser | None = None,
     now: dt.datetime | None = None,
-) -> Coupon:
+) -> tuple[Coupon, bool]:
+    """Void an unused coupon. Returns (coupon, True) when this call voided it and
+    (coupon, False) when it was already voided (a retry)."""
     reason = (reason or "").strip()
     if not reason:
         raise CouponError(_("A reason is required to void a coupon."), field="reason")
     coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
     if coupon.status == Coupon.Status.VOIDED:
-        return coupon
+        return coupon, False
     if coupon.status != Coupon.Status.ISSUED:
         raise CouponNotUsable(
             _("Only an unused coupon can be voided; this one is %(status)s.")
@@ -152,7 +154,7 @@ def coupon_void(
     coupon.voided_by = voided_by
     coupon.void_reason = reason
     coupon.save(update_fields=["status", "voided_at", "voided_by", "void_reason"])
-    return coupon
+    return coupon, True
 
 
 def coupons_expire_due(*, now: dt.datetime | None = None) -> int:

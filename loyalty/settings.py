@@ -202,5 +202,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django's own "django" logger has a console handler in DEBUG; without this every line
+    # would print twice (once there, once via the root).
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }
 LOYALTY_PHONE_REGION = os.environ.get("LOYALTY_PHONE_REGION", "JP")

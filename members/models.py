@@ -189,7 +189,7 @@ class TierChange(models.Model):
         ordering = ["-changed_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.from_tier_id} -> {self.to_tier_id}"
+        return f"{self.from_tier or '-'} → {self.to_tier or '-'}"
 
 
 class Visit(models.Model):

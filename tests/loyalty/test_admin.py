@@ -10,6 +10,7 @@ from loyalty.ledger import points_adjust, points_earn
 from loyalty.models import Coupon, CouponTemplate, LedgerEntry
 from loyalty.models.ledger import EntrySource
 from loyalty.purchases import Line, purchase_record
+from members.api_keys import api_key_create
 from members.models import TierChange, Visit
 from members.services import member_register
 from tests.admin_support import (
@@ -381,6 +382,7 @@ def test_every_admin_page_opens_for_a_superuser(superuser, member, coupon):
     tier = TierFactory()
     TierChange.objects.create(member=member, from_tier=None, to_tier=tier, window_spend=0)
     Visit.objects.create(member=member, store=store, visited_at=timezone.now())
+    api_key_create(name="POS", scopes=["events:write"])
     purchase_record(
         member=member,
         order_reference="ORD-1",
@@ -403,4 +405,4 @@ def test_every_admin_page_opens_for_a_superuser(superuser, member, coupon):
         first = model.objects.order_by("pk").first()
         statuses[f"{name} page"] = client.get(url(f"{name}_change", first.pk)).status_code
     assert statuses == dict.fromkeys(statuses, 200)
-    assert len(statuses) == 29  # 11 models: 11 lists, 11 pages, 7 date drill-downs
+    assert len(statuses) == 31  # 12 models: 12 lists, 12 pages, 7 date drill-downs

@@ -106,7 +106,9 @@ def test_redeem_refuses_expired_voided_unknown_and_wrong_store():
     with pytest.raises(CouponError) as exc:
         coupon_redeem(code="NOPE", order_reference="A", store=store, now=T0)
     assert exc.value.field == "code"
-    voided = coupon_void(coupon=issue(template), reason="mistake")
+    voided, first = coupon_void(coupon=issue(template), reason="mistake")
+    again, second = coupon_void(coupon=voided, reason="retry")
+    assert (first, second, again.void_reason) == (True, False, "mistake")
     with pytest.raises(CouponNotUsable):
         coupon_redeem(code=voided.code, order_reference="A", store=store, now=T0)
     coupon.refresh_from_db()

@@ -139,7 +139,9 @@ def test_logins_and_groups():
     assert app_user.member.status == Member.Status.ACTIVE
 
     assert "http://127.0.0.1:8000/admin/" in out
-    assert f"member app login for member {app_user.member.member_number}" in out
+    assert (
+        f"member app login (for the member API) for member {app_user.member.member_number}" in out
+    )
     raw = re.search(r"Integration API key \(Demo POS, all scopes\): (\S+)", out).group(1)
     key = api_key_verify(raw)
     assert (key.name, key.scopes) == ("Demo POS", sorted(SCOPES))
@@ -220,3 +222,16 @@ def test_pending_points_when_there_is_a_return_window(settings):
     assert LedgerEntry.objects.filter(kind=EntryKind.RELEASE).exists()
     assert Member.objects.filter(points_pending__gt=0).exists()
     assert ledger_drift() == []
+
+
+def test_rerun_prints_the_served_url_and_flags_a_changed_password():
+    demo_data(*ARGS)
+    marketer = get_user_model().objects.get(username="marketer")
+    marketer.set_password("a-new-secret-123")
+    marketer.save()
+
+    out = demo_data(*ARGS, "--url", "http://127.0.0.1:8123/")
+
+    assert "Admin: http://127.0.0.1:8123/admin/" in out
+    assert "marketer  (password changed since the demo was loaded)" in out
+    assert "staff     / demo-staff-pass" in out

@@ -36,3 +36,8 @@ def test_probe_sends_an_allowed_host(live_server, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", "not-allowed.example")
     assert health.probe(url) is False  # Django answers 400 to a host it does not serve
     assert health.probe("http://127.0.0.1:9/healthz", timeout=2) is False  # nothing listening
+
+
+def test_root_opens_the_admin(client):
+    response = client.get("/")
+    assert (response.status_code, response["Location"]) == (302, "/admin/")

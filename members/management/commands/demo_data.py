@@ -42,7 +42,6 @@ from members.models import ApiKey, Member, Staff, Store, Tier, Visit
 from members.numbers import MEMBER_NUMBER_LENGTH, luhn_check_digit
 from members.services import member_withdraw, tiers_recalculate
 
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
 # Demo-only passwords, printed at the end of every run.
 LOGINS = {
     "admin": "demo-admin-pass",
@@ -728,8 +727,14 @@ class Command(BaseCommand):
             "so that some points expire)",
         )
         parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000",
+            help="where the engine is served, for the printed admin URL (make demo sets it)",
+        )
 
-    def handle(self, *args, members: int, months: int, seed: int, **options):
+    def handle(self, *args, members: int, months: int, seed: int, url: str, **options):
+        self.base_url = url.rstrip("/")
         if members < 1 or months < 1:
             raise CommandError("--members and --months must be at least 1")
         if Member.objects.filter(member_number=member_number_for(seed, members)).exists():
@@ -792,7 +797,7 @@ class Command(BaseCommand):
 
     def _report(self, *, existing: set[str]) -> None:
         write = self.stdout.write
-        write(f"Admin: {ADMIN_URL}")
+        write(f"Admin: {self.base_url}/admin/")
         for username, what in (
             ("admin", "superuser"),
             ("staff", f'group "Store staff", staff profile {STAFF_LOGIN_PROFILE}'),
@@ -801,7 +806,10 @@ class Command(BaseCommand):
             write(self._login_line(username, what, existing))
         member = Member.objects.filter(user__username="member").first()
         if member is not None:
-            what = f"member app login for member {member.member_number} {member.name}"
+            what = (
+                f"member app login (for the member API) for member {member.member_number} "
+                f"{member.name}"
+            )
             write(self._login_line("member", what, existing))
         elif get_user_model().objects.filter(username="member").exists():
             write('  user "member" exists but is not linked to a demo member')
@@ -811,6 +819,9 @@ class Command(BaseCommand):
 
     @staticmethod
     def _login_line(username: str, what: str, existing: set[str]) -> str:
+        user = get_user_model().objects.filter(username=username).first()
+        if user is not None and not user.check_password(LOGINS[username]):
+            return f"  {username:<9} (password changed since the demo was loaded)  {what}"
         if username in existing:
             return f"  {username:<9} (existed before; password not changed)  {what}"
         return f"  {username:<9} / {LOGINS[username]:<19} {what}"
