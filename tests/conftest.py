@@ -5,7 +5,9 @@ from django.db import connection
 def pytest_collection_modifyitems(config, items):
     if connection.vendor == "postgresql":
         return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (row locks; the worker tests also need REDIS_URL): set DATABASE_URL (CI runs these)")
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL (worker tests also Redis): set DATABASE_URL; CI runs it"
+    )
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
