@@ -24,3 +24,25 @@ def pytest_sessionfinish(session, exitstatus):
     if skipped:
         reporter.write_line(f"CI_FAIL_ON_SKIP: {len(skipped)} test(s) skipped", red=True)
         session.exitstatus = 1
+
+
+# Admin clients logged in as a member of each staff group (tests/admin_support.py).
+@pytest.fixture
+def staff(db):
+    from tests.admin_support import STORE_STAFF, login
+
+    return login(group=STORE_STAFF)
+
+
+@pytest.fixture
+def marketer(db):
+    from tests.admin_support import MARKETERS, login
+
+    return login(group=MARKETERS)
+
+
+@pytest.fixture
+def superuser(db):
+    from tests.admin_support import login
+
+    return login(superuser=True)

@@ -14,10 +14,7 @@ from members.api_keys import api_key_create
 from members.models import TierChange, Visit
 from members.services import member_register
 from tests.admin_support import (
-    MARKETERS,
-    STORE_STAFF,
     form_errors,
-    login,
     messages_of,
     result_pks,
 )
@@ -25,21 +22,6 @@ from tests.loyalty.factories import CouponTemplateFactory
 from tests.members.factories import StaffFactory, StoreFactory, TierFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff():
-    return login(group=STORE_STAFF)
-
-
-@pytest.fixture
-def marketer():
-    return login(group=MARKETERS)
-
-
-@pytest.fixture
-def superuser():
-    return login(superuser=True)
 
 
 @pytest.fixture

@@ -15,10 +15,7 @@ from members.models import Member
 from members.numbers import is_valid_member_number
 from members.services import member_register, member_withdraw
 from tests.admin_support import (
-    MARKETERS,
-    STORE_STAFF,
     form_errors,
-    login,
     messages_of,
     readonly_values,
     result_pks,
@@ -62,21 +59,6 @@ def change_form_data(response, **changes):
             data[management.add_prefix(name)] = management[name].value()
     data.update(changes)
     return data
-
-
-@pytest.fixture
-def staff():
-    return login(group=STORE_STAFF)
-
-
-@pytest.fixture
-def marketer():
-    return login(group=MARKETERS)
-
-
-@pytest.fixture
-def superuser():
-    return login(superuser=True)
 
 
 @pytest.fixture
