@@ -751,6 +751,11 @@ class Command(BaseCommand):
                 "use a fresh database."
             )
 
+        self.stdout.write(
+            f"loading {members:,} members with {months} months of history "
+            "(about 45 ms a member on SQLite)..."
+        )
+        self.stdout.flush()
         started = time.monotonic()
         anchor = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
         with transaction.atomic():
