@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from members.models import Member
 
 from . import policy
-from .errors import IdempotencyConflict, InsufficientPoints, InvalidAmount
+from .errors import IdempotencyConflict, InsufficientPoints, InvalidAmount, MemberNotActive
 from .models import LedgerEntry, LotMovement, PointLot, Purchase
 from .models.ledger import EntryKind, EntrySource, EntryState
 
@@ -228,10 +228,12 @@ def points_spend(
     created_by: AbstractBaseUser | None = None,
     now: dt.datetime | None = None,
 ) -> LedgerEntry:
-    """Spend available points, consuming the lots that expire soonest first."""
+    """Spend available points, consuming the lots that expire soonest first.
+    Only an active member spends (suspended and withdrawn members keep, but cannot use, them)."""
     return _debit(
         member=member,
         points=_positive(points),
+        require_active=True,
         kind=EntryKind.SPEND,
         source=source,
         reference=reference,
@@ -241,8 +243,19 @@ def points_spend(
     )
 
 
-def _debit(*, member: Member, points: int, kind: str, source: str, now: dt.datetime, **fields):
+def _debit(
+    *,
+    member: Member,
+    points: int,
+    kind: str,
+    source: str,
+    now: dt.datetime,
+    require_active: bool = False,
+    **fields,
+):
     member = _lock_member(member)
+    if require_active and member.status != Member.Status.ACTIVE:
+        raise MemberNotActive()
     if points > member.points_available:
         raise InsufficientPoints(available=member.points_available, requested=points)
     writer = _Writer(member, now=now)

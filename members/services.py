@@ -86,7 +86,9 @@ def member_update_contact(
 @transaction.atomic
 def member_withdraw(*, member: Member, now: dt.datetime | None = None) -> Member:
     """Withdraw a member: the ledger and purchases stay (they are the books), personal data
-    goes. The member number stays as the key the books refer to; the app login is disabled."""
+    goes. The member number stays as the key the books refer to; the app login is disabled,
+    unused coupons are voided, and the remaining points can no longer be spent (they expire
+    as usual)."""
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.status == Member.Status.WITHDRAWN:
         return member
@@ -106,6 +108,12 @@ def member_withdraw(*, member: Member, now: dt.datetime | None = None) -> Member
         user.save(update_fields=["is_active", "password", "email", "first_name", "last_name"])
     member.save(
         update_fields=["status", "withdrawn_at", "name", "email", "phone", "birth_date", "gender"]
+    )
+    # Unused coupons die with the membership; used ones stay as the record of what was given.
+    from loyalty.models import Coupon
+
+    Coupon.objects.filter(member=member, status=Coupon.Status.ISSUED).update(
+        status=Coupon.Status.VOIDED, voided_at=member.withdrawn_at, void_reason="member withdrew"
     )
     return member
 

@@ -3,7 +3,9 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 
-from loyalty.ledger import points_earn
+from loyalty.coupons import coupon_issue, coupon_redeem
+from loyalty.errors import MemberNotActive
+from loyalty.ledger import points_earn, points_spend
 from loyalty.models import LedgerEntry
 from loyalty.models.ledger import EntrySource
 from loyalty.purchases import Line, purchase_record, purchase_return
@@ -17,6 +19,7 @@ from members.services import (
     member_withdraw,
     tiers_recalculate,
 )
+from tests.loyalty.factories import CouponTemplateFactory
 from tests.members.factories import MemberFactory, TierFactory, UserFactory
 
 
@@ -132,3 +135,23 @@ def test_tiers_follow_rolling_spend_net_of_returns_and_changes_are_recorded():
     )
     assert changes == {(big.pk, regular.pk, gold.pk, 160_000), (lapsed.pk, gold.pk, regular.pk, 0)}
     assert silver.pk not in {c[2] for c in changes}
+
+
+@pytest.mark.django_db
+def test_withdrawn_member_cannot_spend_and_unused_coupons_are_voided():
+    member = MemberFactory()
+    points_earn(member=member, points=50, source=EntrySource.API)
+    template = CouponTemplateFactory(per_member_limit=None)
+    unused = coupon_issue(template=template, member=member, issued_via="api")
+    used = coupon_issue(template=template, member=member, issued_via="api")
+    coupon_redeem(code=used.code, order_reference="ORD-1")
+
+    member_withdraw(member=member)
+
+    with pytest.raises(MemberNotActive):
+        points_spend(member=member, points=10, reference="X")
+    unused.refresh_from_db()
+    used.refresh_from_db()
+    assert (unused.status, unused.void_reason, used.status) == ("voided", "member withdrew", "used")
+    member.refresh_from_db()
+    assert member.points_available == 50
