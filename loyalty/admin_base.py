@@ -23,10 +23,7 @@ from .errors import LoyaltyError
 MAX_SELECTED = 500
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Log-like or money-like rows: anyone with the view permission may look, nobody may add,
-    change or delete through the admin (not even a superuser); services write them."""
-
+class _NoWrites:
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -37,21 +34,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyInline:
+class ReadOnlyAdmin(_NoWrites, admin.ModelAdmin):
+    """Log-like or money-like rows: anyone with the view permission may look, nobody may add,
+    change or delete through the admin (not even a superuser); services write them."""
+
+
+class ReadOnlyInline(_NoWrites):
     """Mixin for inlines that only show rows."""
 
     extra = 0
     max_num = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def require_perm(request: HttpRequest, perm: str) -> None:
