@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -257,7 +258,8 @@ class CouponTemplateAdmin(admin.ModelAdmin):
             return ngettext(
                 "%(days)d day after issue", "%(days)d days after issue", template.valid_days
             ) % {"days": template.valid_days}
-        return gettext("until %(date)s") % {"date": template.valid_until}
+        local = formats.date_format(timezone.localtime(template.valid_until), "DATETIME_FORMAT")
+        return gettext("until %(date)s") % {"date": local}
 
     @admin.display(description=_("issued / stock"))
     def stock(self, template):

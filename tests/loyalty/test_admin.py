@@ -1,5 +1,7 @@
 """The ledger, coupon and purchase pages of the staff admin."""
 
+import datetime as dt
+
 import pytest
 from django.contrib import admin
 from django.urls import reverse
@@ -388,3 +390,11 @@ def test_every_admin_page_opens_for_a_superuser(superuser, member, coupon):
         statuses[f"{name} page"] = client.get(url(f"{name}_change", first.pk)).status_code
     assert statuses == dict.fromkeys(statuses, 200)
     assert len(statuses) == 31  # 12 models: 12 lists, 12 pages, 7 date drill-downs
+
+
+def test_template_validity_column_is_in_local_time():
+    template = CouponTemplateFactory(
+        valid_days=None, valid_until=dt.datetime(2026, 12, 11, 15, 0, tzinfo=dt.UTC)
+    )
+    column = admin.site._registry[CouponTemplate].validity(template)
+    assert column == "until Dec. 12, 2026, midnight"  # 15:00 UTC is midnight in Tokyo
