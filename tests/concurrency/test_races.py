@@ -121,3 +121,28 @@ def test_duplicate_purchase_submissions_earn_once():
     member.refresh_from_db()
     assert member.points_available == 42
     assert LedgerEntry.objects.filter(member=member).count() == 1
+
+
+def test_concurrent_retries_of_one_idempotent_registration_create_one_member():
+    from rest_framework.test import APIClient
+
+    from members.api_keys import api_key_create
+
+    _key, raw = api_key_create(name="POS", scopes=["members:write"])
+
+    def register(i):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+        response = client.post(
+            "/api/v1/members",
+            {"email": "same@example.com"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="signup-1",
+        )
+        return response.status_code, response.json()["member_number"]
+
+    results = race(4, register)
+
+    assert {status for status, _ in results} == {201}
+    assert len({number for _, number in results}) == 1
+    assert Member.objects.count() == 1
