@@ -197,7 +197,10 @@ if LOYALTY_YEN_PER_POINT < 1:
     raise ImproperlyConfigured("LOYALTY_YEN_PER_POINT must be at least 1")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["members.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "members.authentication.ApiKeyAuthentication",
+        "members.authentication.MemberTokenAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -215,6 +218,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MemberStatusEnum": "members.models.Member.Status",
+        "CouponStatusEnum": "loyalty.models.coupons.Coupon.Status",
+    },
 }
 
 LOGGING = {
@@ -227,3 +234,4 @@ LOGGING = {
     "loggers": {"django": {"handlers": [], "propagate": True}},
 }
 LOYALTY_PHONE_REGION = os.environ.get("LOYALTY_PHONE_REGION", "JP")
+LOYALTY_MEMBER_TOKEN_HOURS = env_int("LOYALTY_MEMBER_TOKEN_HOURS", 720)

@@ -7,7 +7,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from .api_keys import api_key_verify
-from .models import ApiKey
+from .member_tokens import member_token_verify
+from .models import ApiKey, Member, MemberToken
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,53 @@ def scoped(*scopes: str) -> type[permissions.BasePermission]:
 
     HasScopes.__name__ = "HasScopes_" + "_".join(s.replace(":", "_") for s in scopes)
     return HasScopes
+
+
+@dataclass(frozen=True)
+class MemberPrincipal:
+    """request.user for a call made with a member-app token."""
+
+    member: Member
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+
+    @property
+    def pk(self):
+        return f"member:{self.member.pk}"
+
+
+class MemberTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header.startswith(self.keyword + " "):
+            return None
+        token = member_token_verify(header[len(self.keyword) + 1 :].strip())
+        if token is None:
+            raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
+        return MemberPrincipal(member=token.member), token
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class MemberTokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "members.authentication.MemberTokenAuthentication"
+    name = "MemberToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A member-app token from `POST /api/v1/auth/token`.",
+        }
+
+
+class IsMember(permissions.BasePermission):
+    """The call is made by a member (a member-app token), never an integration key."""
+
+    message = _("This endpoint is for members' app tokens.")
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, MemberToken)

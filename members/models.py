@@ -236,3 +236,21 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (lk_{self.prefix}_…)"
+
+
+class MemberToken(models.Model):
+    """A member-app login session; see members/member_tokens.py. Only a hash is stored."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tokens")
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("member app token")
+        verbose_name_plural = _("member app tokens")
+
+    def __str__(self) -> str:
+        return f"mt_{self.prefix}_… ({self.member_id})"

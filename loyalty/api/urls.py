@@ -1,6 +1,15 @@
 from django.urls import path
 
 from members.api import MemberDetailView, MemberListCreateView, MemberWithdrawView
+from members.me_api import (
+    LogoutView,
+    MeCardView,
+    MeCouponsView,
+    MeLedgerView,
+    MePointsView,
+    MeView,
+    TokenView,
+)
 
 from .coupons import CouponIssueView, CouponRedeemView
 from .health import HealthView
@@ -18,4 +27,11 @@ urlpatterns = [
     path("points/adjustments", AdjustmentView.as_view(), name="points-adjustments"),
     path("coupons/issue", CouponIssueView.as_view(), name="coupons-issue"),
     path("coupons/redeem", CouponRedeemView.as_view(), name="coupons-redeem"),
+    path("auth/token", TokenView.as_view(), name="auth-token"),
+    path("auth/logout", LogoutView.as_view(), name="auth-logout"),
+    path("me", MeView.as_view(), name="me"),
+    path("me/points", MePointsView.as_view(), name="me-points"),
+    path("me/ledger", MeLedgerView.as_view(), name="me-ledger"),
+    path("me/coupons", MeCouponsView.as_view(), name="me-coupons"),
+    path("me/card", MeCardView.as_view(), name="me-card"),
 ]
