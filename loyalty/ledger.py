@@ -115,7 +115,7 @@ class _Writer:
             self.dirty_lots[lot.pk] = lot
         return entry
 
-    def settle_debt(self, lot: PointLot, *, source: str) -> None:
+    def settle_debt(self, lot: PointLot, *, source: str, created_by=None) -> None:
         """New points pay off what the member owes first (see docs/ledger.md, returns)."""
         owed = min(self.member.points_debt, lot.remaining)
         if owed <= 0:
@@ -125,6 +125,7 @@ class _Writer:
             kind=EntryKind.SETTLE,
             state=lot.state,
             source=source,
+            created_by=created_by,
             reason="debt repaid from new points",
         )
         self.entry(
@@ -132,6 +133,7 @@ class _Writer:
             kind=EntryKind.SETTLE,
             state=EntryState.DEBT,
             source=source,
+            created_by=created_by,
             related_entry=taken,
             reason="debt repaid from new points",
         )
@@ -182,7 +184,8 @@ def _credit(
         expires_at=expires_at if expires_at is not None else policy.expiry_for(now),
         **fields,
     )
-    writer.settle_debt(writer.open_lot(entry), source=source)
+    # The repayment is attributed like the credit that pays it (a staff adjustment's user).
+    writer.settle_debt(writer.open_lot(entry), source=source, created_by=fields.get("created_by"))
     writer.save()
     return entry
 

@@ -4,13 +4,13 @@ from decimal import Decimal
 import pytest
 
 from loyalty.errors import IdempotencyConflict, MemberNotActive, ReturnExceedsPurchase
-from loyalty.ledger import ledger_sums, points_earn, points_spend
+from loyalty.ledger import ledger_sums, points_adjust, points_earn, points_spend
 from loyalty.models import LedgerEntry, PointLot, Purchase
 from loyalty.models.ledger import EntryKind, EntrySource
 from loyalty.purchases import Line, purchase_record, purchase_return
 from members.models import Member
 from members.services import member_withdraw
-from tests.members.factories import MemberFactory, StoreFactory, TierFactory
+from tests.members.factories import MemberFactory, StoreFactory, TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +229,18 @@ def test_entries_carry_the_business_time_of_a_backdated_purchase():
         lines=[Line(sku="X", quantity=1, unit_price=500)],
     )
     assert LedgerEntry.objects.get(member=member).occurred_at == T0
+
+
+def test_staff_adjustment_that_repays_a_debt_is_attributed_to_the_staff_user():
+    # Found by the hypothesis state machine on PostgreSQL: the settle entries of a staff
+    # adjustment lacked the user that the "staff entries name a user" constraint demands.
+    member = MemberFactory()
+    buy(member, 1000)  # 10 points
+    points_spend(member=member, points=10, reference="S", now=T0)
+    purchase_return(order_reference="ORDER-1", return_reference="R", amount=1000)
+    assert state(member) == (0, 0, 10)
+    clerk = UserFactory()
+    points_adjust(member=member, points=4, reason="goodwill", created_by=clerk)
+    assert state(member) == (0, 0, 6)
+    settles = LedgerEntry.objects.filter(member=member, kind=EntryKind.SETTLE)
+    assert sorted(settles.values_list("points", "created_by_id")) == [(-4, clerk.pk), (4, clerk.pk)]
