@@ -9,11 +9,12 @@ import os
 import sys
 import urllib.request
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
 
+@transaction.non_atomic_requests  # a lost database must give 503, not fail opening a transaction
 @require_GET
 def healthz(request):
     try:

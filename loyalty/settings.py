@@ -115,6 +115,16 @@ TEMPLATES = [
     },
 ]
 
+# Throttle counters and other shared state: Redis when there is one, else per process.
+_redis_url = os.environ.get("REDIS_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+        if _redis_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 _sqlite_path = VAR_DIR / "loyalty.sqlite3"
 DATABASES = {
     "default": dj_database_url.config(
@@ -124,6 +134,8 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# One transaction per request: an error anywhere leaves nothing half-written.
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Row locks do not exist on SQLite; IMMEDIATE transactions serialise writers instead,
@@ -208,6 +220,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["loyalty.api.throttling.CallerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "integration": os.environ.get("LOYALTY_THROTTLE_INTEGRATION", "6000/min"),
+        "member": os.environ.get("LOYALTY_THROTTLE_MEMBER", "120/min"),
+        "login": os.environ.get("LOYALTY_THROTTLE_LOGIN", "20/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty engine API",

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty.api.coupons import CouponSerializer
+from loyalty.api.throttling import LoginRateThrottle
 from loyalty.models import Coupon, LedgerEntry
 from loyalty.selectors import member_balance, member_expiry_schedule
 
@@ -34,6 +35,7 @@ class LoginSerializer(serializers.Serializer):
 class TokenView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = [LoginRateThrottle]
 
     @extend_schema(
         operation_id="auth_token",

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.db import connection
 
@@ -46,3 +48,11 @@ def superuser(db):
     from tests.admin_support import login
 
     return login(superuser=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_namespace(settings):
+    """Each test gets its own cache key prefix on the configured backend (Redis in CI), so
+    throttle counters never leak between tests and nothing ever flushes a shared Redis DB."""
+    default = {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    settings.CACHES = {**settings.CACHES, "default": default}

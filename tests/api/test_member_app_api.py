@@ -139,3 +139,21 @@ def test_ledger_pagination_is_bounded_and_stable():
     assert len(huge["results"]) == 5
     beyond = client.get("/api/v1/me/ledger", {"page": 99})
     assert (beyond.status_code, beyond.json()["error"]["code"]) == (404, "not_found")
+
+
+def test_throttling_per_member_and_login_answers_429(settings):
+    from rest_framework.settings import api_settings
+
+    rates = {**api_settings.DEFAULT_THROTTLE_RATES, "member": "3/min", "login": "2/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    me = member_with_login()
+    client = app(token_for(me))
+    codes = [client.get("/api/v1/me").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = client.get("/api/v1/me")
+    assert limited.json()["error"]["code"] == "throttled"
+    body = {"login": me.member_number, "password": "wrong"}
+    logins = [
+        APIClient().post("/api/v1/auth/token", body, format="json").status_code for _ in range(2)
+    ]
+    assert logins == [401, 429]  # token_for above used the first login attempt

@@ -38,6 +38,7 @@ def test_probe_sends_an_allowed_host(live_server, monkeypatch):
     assert health.probe("http://127.0.0.1:9/healthz", timeout=2) is False  # nothing listening
 
 
+@pytest.mark.django_db
 def test_root_opens_the_admin(client):
     response = client.get("/")
     assert (response.status_code, response["Location"]) == (302, "/admin/")
