@@ -1,13 +1,5 @@
-"""API keys for integrations (POS, e-commerce, back office).
-
-A key is shown once when created: `lk_<prefix>_<secret>`. Only the prefix (to find the row)
-and a SHA-256 of the whole key are stored; the secret has 256 random bits, so a fast hash is
-enough (no password-style stretching needed) and verification stays cheap per request.
-"""
-
-import hashlib
-import hmac
-import secrets
+"""API keys for integrations (POS, e-commerce, back office): `lk_<prefix>_<secret>`, shown
+once, stored as a hash (members/credentials.py)."""
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,6 +7,7 @@ from django.utils.translation import gettext as _
 
 from loyalty.errors import LoyaltyError
 
+from .credentials import credential_matches, credential_new, credential_prefix
 from .models import ApiKey, Store
 
 SCOPES = {
@@ -33,10 +26,6 @@ class InvalidScope(LoyaltyError):
     field = "scopes"
 
 
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 @transaction.atomic
 def api_key_create(
     *, name: str, scopes: list[str], store: Store | None = None
@@ -47,27 +36,24 @@ def api_key_create(
         raise InvalidScope(_("Unknown scope(s): %(scopes)s.") % {"scopes": ", ".join(unknown)})
     if not name.strip():
         raise LoyaltyError(_("A name is required."), field="name")
-    prefix = secrets.token_hex(4)
-    raw = f"lk_{prefix}_{secrets.token_urlsafe(32)}"
+    credential = credential_new("lk")
     key = ApiKey.objects.create(
         name=name.strip(),
-        prefix=prefix,
-        hashed_key=_digest(raw),
+        prefix=credential.prefix,
+        hashed_key=credential.digest,
         scopes=sorted(set(scopes)),
         store=store,
     )
-    return key, raw
+    return key, credential.raw
 
 
 def api_key_verify(raw: str) -> ApiKey | None:
     """The active key matching `raw`, or None."""
-    parts = raw.split("_")
-    if len(parts) < 3 or parts[0] != "lk":
+    prefix = credential_prefix(raw, "lk")
+    if prefix is None:
         return None
-    key = ApiKey.objects.select_related("store").filter(prefix=parts[1]).first()
-    if key is None or key.revoked_at is not None:
-        return None
-    if not hmac.compare_digest(key.hashed_key, _digest(raw)):
+    key = ApiKey.objects.select_related("store").filter(prefix=prefix).first()
+    if key is None or key.revoked_at is not None or not credential_matches(key.hashed_key, raw):
         return None
     return key
 

@@ -1,9 +1,6 @@
 """Member-app tokens: `mt_<prefix>_<secret>`, stored as a SHA-256, expiring, revocable."""
 
 import datetime as dt
-import hashlib
-import hmac
-import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,6 +10,7 @@ from django.utils.translation import gettext as _
 from loyalty.errors import LoyaltyError
 
 from .contact import normalize_email
+from .credentials import credential_matches, credential_new, credential_prefix
 from .models import Member, MemberToken
 
 
@@ -22,10 +20,6 @@ class LoginFailed(LoyaltyError):
 
     def default_message(self):
         return _("Unknown member or wrong password.")
-
-
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def member_token_login(*, login: str, password: str) -> tuple[MemberToken, str]:
@@ -43,28 +37,27 @@ def member_token_login(*, login: str, password: str) -> tuple[MemberToken, str]:
         # Same work and answer whether the member exists or not: no account enumeration.
         get_user_model()().set_password(password)
         raise LoginFailed()
-    prefix = secrets.token_hex(4)
-    raw = f"mt_{prefix}_{secrets.token_urlsafe(32)}"
+    credential = credential_new("mt")
     token = MemberToken.objects.create(
         member=member,
-        prefix=prefix,
-        hashed_key=_digest(raw),
+        prefix=credential.prefix,
+        hashed_key=credential.digest,
         expires_at=timezone.now() + dt.timedelta(hours=settings.LOYALTY_MEMBER_TOKEN_HOURS),
     )
-    return token, raw
+    return token, credential.raw
 
 
 def member_token_verify(raw: str) -> MemberToken | None:
-    parts = raw.split("_")
-    if len(parts) < 3 or parts[0] != "mt":
+    prefix = credential_prefix(raw, "mt")
+    if prefix is None:
         return None
-    token = MemberToken.objects.select_related("member").filter(prefix=parts[1]).first()
+    token = MemberToken.objects.select_related("member").filter(prefix=prefix).first()
     if (
         token is None
         or token.revoked_at is not None
         or token.expires_at <= timezone.now()
         or token.member.status != Member.Status.ACTIVE
-        or not hmac.compare_digest(token.hashed_key, _digest(raw))
+        or not credential_matches(token.hashed_key, raw)
     ):
         return None
     return token

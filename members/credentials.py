@@ -1,0 +1,37 @@
+"""Bearer secrets shown once and stored as a hash: `<kind>_<prefix>_<secret>`.
+
+The prefix finds the row; the SHA-256 of the whole string proves it. The secret has 256 random
+bits, so a fast hash is enough (no password stretching) and checking stays cheap per request.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Credential:
+    prefix: str
+    raw: str
+    digest: str
+
+
+def digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def credential_new(kind: str) -> Credential:
+    prefix = secrets.token_hex(4)
+    raw = f"{kind}_{prefix}_{secrets.token_urlsafe(32)}"
+    return Credential(prefix=prefix, raw=raw, digest=digest(raw))
+
+
+def credential_prefix(raw: str, kind: str) -> str | None:
+    """The prefix of a well-formed credential of this kind, else None."""
+    parts = raw.split("_", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == kind and parts[1] else None
+
+
+def credential_matches(stored_digest: str, raw: str) -> bool:
+    return hmac.compare_digest(stored_digest, digest(raw))
