@@ -10,7 +10,7 @@ from loyalty.models import Coupon, CouponTemplate
 from members.authentication import scoped
 
 from .common import IDEMPOTENCY_PARAMETER, api_field_names, member_from_body, store_for_key
-from .idempotency import idempotent
+from .idempotency import idempotent, replay_headers
 
 
 class CouponSerializer(serializers.ModelSerializer):
@@ -92,5 +92,5 @@ class CouponRedeemView(APIView):
             coupon, used_now = coupon_redeem(
                 code=body["code"], order_reference=body["order_id"], store=store
             )
-        headers = {} if used_now else {"Idempotent-Replay": "true"}
+        headers = replay_headers(used_now)
         return Response(CouponSerializer(coupon).data, headers=headers)

@@ -13,6 +13,12 @@ from loyalty.errors import IdempotencyConflict, LoyaltyError
 from loyalty.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+REPLAY = {"Idempotent-Replay": "true"}
+
+
+def replay_headers(first_time: bool) -> dict:
+    """Headers of an answer: a replayed one says so."""
+    return {} if first_time else REPLAY
 
 
 def _request_hash(request: Request) -> str:
@@ -25,9 +31,7 @@ def _request_hash(request: Request) -> str:
 def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
     if record.request_hash != request_hash:
         raise IdempotencyConflict(field=HEADER)
-    return Response(
-        record.response, status=record.status_code, headers={"Idempotent-Replay": "true"}
-    )
+    return Response(record.response, status=record.status_code, headers=REPLAY)
 
 
 def idempotent(

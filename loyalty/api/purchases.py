@@ -14,6 +14,7 @@ from members.authentication import scoped
 from members.models import Staff
 
 from .common import api_field_names, member_from_body, store_for_key
+from .idempotency import replay_headers
 
 
 class LineSerializer(serializers.Serializer):
@@ -90,7 +91,7 @@ class PurchaseView(APIView):
                 staff=staff,
                 channel=body["channel"],
             )
-        headers = {} if created else {"Idempotent-Replay": "true"}
+        headers = replay_headers(created)
         return Response(_purchase_body(purchase), status=status.HTTP_201_CREATED, headers=headers)
 
 
@@ -145,5 +146,5 @@ class ReturnView(APIView):
                 "points_reversed": -reversed_,
             }
         ).data
-        headers = {} if created else {"Idempotent-Replay": "true"}
+        headers = replay_headers(created)
         return Response(out, status=status.HTTP_201_CREATED, headers=headers)
