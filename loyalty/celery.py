@@ -15,6 +15,18 @@ app.autodiscover_tasks()
 # and expires before the next night so a stuck queue never runs two nights at once.
 _NIGHT = 60 * 60 * 20
 app.conf.beat_schedule = {
+    # The queue is only a doorbell: anything a lost message or a killed worker left pending
+    # is picked up within a minute.
+    "process-pending-events": {
+        "task": "challenges.tasks.process_pending_events_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "update-challenge-statuses": {
+        "task": "challenges.tasks.update_challenge_statuses_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "release-pending-points": {
         "task": "loyalty.tasks.release_pending_points_task",
         "schedule": crontab(hour=0, minute=10),

@@ -45,6 +45,7 @@ def coupon_issue(
     member: Member,
     issued_via: str,
     issued_by: AbstractBaseUser | None = None,
+    challenge_version_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> Coupon:
     """Issue one coupon. The template row lock serialises issuers, so stock and the
@@ -81,6 +82,7 @@ def coupon_issue(
         valid_until=valid_until,
         issued_via=issued_via,
         issued_by=issued_by,
+        challenge_version_id=challenge_version_id,
     )
 
 

@@ -8,8 +8,15 @@ class LoyaltyError(Exception):
     status = 400
     field: str | None = None
 
-    def __init__(self, message=None, *, field: str | None = None):
-        self.message = message if message is not None else self.default_message()
+    def __init__(self, message=None, *, field: str | None = None, messages=None):
+        """`messages`: every reason when there are several (the API lists them all under the
+        field); `message` is then the first."""
+        self.messages = list(messages) if messages else []
+        if message is None:
+            message = self.messages[0] if self.messages else self.default_message()
+        self.message = message
+        if not self.messages:
+            self.messages = [message]
         if field is not None:
             self.field = field
         super().__init__(str(self.message))

@@ -9,6 +9,7 @@ the invariants and docs/ledger.md for the rules (FIFO spending, expiry, returns 
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -376,21 +377,46 @@ def points_refund(
 def purchase_points_reverse(
     *, purchase: Purchase, points: int, reference: str, now: dt.datetime | None = None
 ) -> list[LedgerEntry]:
-    """Take back `points` earned by `purchase` (a return).
-
-    Order of taking: what is left of the purchase's own lots, then other available points
-    (soonest expiry first), then other pending points; whatever is still missing (the points
-    were already spent) is recorded as debt that the member's next points pay off.
-    """
+    """Take back `points` earned by `purchase` (a return); see `_take_back` for the order."""
     _positive(points)
-    now = now or timezone.now()
     member = _lock_member(purchase.member)
-    writer = _Writer(member, now=now)
-    fields = {"source": EntrySource.RETURN, "purchase": purchase, "reference": reference}
     own = PointLot.objects.filter(
         member=member, entry__purchase=purchase, entry__kind=EntryKind.EARN, remaining__gt=0
     ).order_by("id")
-    entries, left = writer.take(lots=own, points=points, kind=EntryKind.REVERSE, **fields)
+    fields = {"source": EntrySource.RETURN, "purchase": purchase, "reference": reference}
+    return _take_back(member, own, points, now=now or timezone.now(), **fields)
+
+
+@transaction.atomic
+def entry_points_reverse(
+    *,
+    entry: LedgerEntry,
+    points: int,
+    reference: str,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> list[LedgerEntry]:
+    """Take back `points` of what one earn entry credited (a challenge award whose purchase
+    was returned); the reversal carries the entry's challenge version."""
+    _positive(points)
+    member = _lock_member(entry.member)
+    own = PointLot.objects.filter(entry=entry, remaining__gt=0)
+    fields = {
+        "source": entry.source,
+        "reference": reference,
+        "reason": reason,
+        "related_entry": entry,
+        "challenge_version_id": entry.challenge_version_id,
+    }
+    return _take_back(member, own, points, now=now or timezone.now(), **fields)
+
+
+def _take_back(member: Member, own_lots, points: int, *, now: dt.datetime, **fields):
+    """Order of taking: what is left of the earn's own lots, then other available points
+    (soonest expiry first), then other pending points; whatever is still missing (the points
+    were already spent) is recorded as debt that the member's next points pay off."""
+    writer = _Writer(member, now=now)
+    entries, left = writer.take(lots=own_lots, points=points, kind=EntryKind.REVERSE, **fields)
     if left:
         more, left = writer.take(
             lots=_spendable_lots(member, now=now), points=left, kind=EntryKind.REVERSE, **fields
@@ -407,6 +433,84 @@ def purchase_points_reverse(
             writer.entry(points=-left, kind=EntryKind.REVERSE, state=EntryState.DEBT, **fields)
         )
     writer.save()
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """One earn in a bulk credit (points_credit_many)."""
+
+    member_id: int
+    points: int
+    source: str
+    occurred_at: dt.datetime
+    expires_at: dt.datetime | None
+    available_at: dt.datetime | None = None
+    reason: str = ""
+    reference: str = ""
+    challenge_version_id: int | None = None
+
+
+def points_credit_many(credits: list[Credit], *, now: dt.datetime) -> list[LedgerEntry]:
+    """Many earns in a few statements (the challenge worker's batch): one INSERT of entries,
+    one of lots, one UPDATE of balances. Same rules as points_earn: pending until
+    available_at, and new points first repay what a member owes. Call inside a transaction;
+    the members' rows are locked here (in id order, as every writer does)."""
+    if not credits:
+        return []
+    for credit in credits:
+        _positive(credit.points)
+    ids = sorted({c.member_id for c in credits})
+    members = {
+        m.pk: m for m in Member.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+    entries = []
+    for credit in credits:
+        pending = credit.available_at is not None and credit.available_at > now
+        entries.append(
+            LedgerEntry(
+                member_id=credit.member_id,
+                points=credit.points,
+                kind=EntryKind.EARN,
+                state=EntryState.PENDING if pending else EntryState.AVAILABLE,
+                source=credit.source,
+                available_at=credit.available_at,
+                expires_at=credit.expires_at,
+                occurred_at=credit.occurred_at,
+                reason=credit.reason,
+                reference=credit.reference,
+                challenge_version_id=credit.challenge_version_id,
+            )
+        )
+    LedgerEntry.objects.bulk_create(entries)
+    lots = PointLot.objects.bulk_create(
+        PointLot(
+            member_id=entry.member_id,
+            entry=entry,
+            points=entry.points,
+            remaining=entry.points,
+            state=entry.state,
+            available_at=entry.available_at,
+            expires_at=entry.expires_at,
+        )
+        for entry in entries
+    )
+    for entry in entries:
+        member = members[entry.member_id]
+        field = _BALANCE_FIELD[entry.state]
+        setattr(member, field, getattr(member, field) + entry.points)
+        member.points_lifetime += entry.points
+    for lot in lots:
+        member = members[lot.member_id]
+        if member.points_debt > 0:  # rare: a return took back points already spent
+            writer = _Writer(member, now=now)
+            writer.settle_debt(lot, source=EntrySource.CHALLENGE)
+            for dirty in writer.dirty_lots.values():
+                PointLot.objects.filter(pk=dirty.pk).update(remaining=dirty.remaining)
+    Member.objects.bulk_update(
+        members.values(),
+        ["points_available", "points_pending", "points_debt", "points_lifetime"],
+    )
     return entries
 
 

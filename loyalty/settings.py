@@ -215,7 +215,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's AutoSchema plus the documented error responses of every operation.
+    "DEFAULT_SCHEMA_CLASS": "loyalty.api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "loyalty.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -253,3 +254,8 @@ LOGGING = {
 }
 LOYALTY_PHONE_REGION = os.environ.get("LOYALTY_PHONE_REGION", "JP")
 LOYALTY_MEMBER_TOKEN_HOURS = env_int("LOYALTY_MEMBER_TOKEN_HOURS", 720)
+
+# Challenge engine: public holidays for the time.is_holiday condition field (a country code
+# of the `holidays` package; empty: none), and how many events one worker transaction takes.
+LOYALTY_HOLIDAY_COUNTRY = os.environ.get("LOYALTY_HOLIDAY_COUNTRY", "JP")
+LOYALTY_EVENT_BATCH_SIZE = env_int("LOYALTY_EVENT_BATCH_SIZE", 500)

@@ -22,3 +22,8 @@ def expire_coupons_task() -> int:
     from loyalty.coupons import coupons_expire_due
 
     return coupons_expire_due()
+
+
+@shared_task(ignore_result=True)
+def noop_task() -> None:
+    """Does nothing: the broker round-trip baseline of `make bench-events`."""

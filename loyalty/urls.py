@@ -5,6 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from loyalty.health import healthz
 
+handler404 = "loyalty.api.errors.page_not_found"
+handler500 = "loyalty.api.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

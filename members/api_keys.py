@@ -14,6 +14,8 @@ SCOPES = {
     "members:read": "read members",
     "members:write": "register and update members",
     "events:write": "send purchases, returns and other events",
+    "events:read": "read the status and effects of events this key sent",
+    "challenges:read": "dry-run challenges against an event",
     "coupons:issue": "issue coupons",
     "coupons:redeem": "redeem coupons",
     "points:adjust": "adjust points",

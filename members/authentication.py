@@ -59,6 +59,7 @@ def scoped(*scopes: str) -> type[permissions.BasePermission]:
 
     class HasScopes(permissions.BasePermission):
         message = _("This API key lacks the scope(s): %(scopes)s.") % {"scopes": ", ".join(scopes)}
+        required_scopes = scopes
 
         def has_permission(self, request, view):
             key = request.auth if isinstance(request.auth, ApiKey) else None

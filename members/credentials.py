@@ -30,7 +30,12 @@ def credential_new(kind: str) -> Credential:
 def credential_prefix(raw: str, kind: str) -> str | None:
     """The prefix of a well-formed credential of this kind, else None."""
     parts = raw.split("_", 2)
-    return parts[1] if len(parts) == 3 and parts[0] == kind and parts[1] else None
+    if len(parts) != 3 or parts[0] != kind:
+        return None
+    prefix = parts[1]
+    # Prefixes are short hex (credential_new); anything else finds no row, and must not reach
+    # the database as is (PostgreSQL refuses a NUL in text: a 500, not a 401).
+    return prefix if prefix.isascii() and prefix.isalnum() and len(prefix) <= 16 else None
 
 
 def credential_matches(stored_digest: str, raw: str) -> bool:

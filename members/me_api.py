@@ -2,34 +2,42 @@
 
 import django_filters
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty.api.coupons import CouponSerializer
+from loyalty.api.common import MEMBER_NUMBER
+from loyalty.api.coupons import COUPON_EXAMPLE, CouponSerializer
+from loyalty.api.fields import StrictCharField
+from loyalty.api.filters import IsoDateTimeInRangeFilter
+from loyalty.api.pagination import Page
+from loyalty.api.schema import error_example, error_response, field_error
 from loyalty.api.throttling import LoginRateThrottle
 from loyalty.models import Coupon, LedgerEntry
 from loyalty.selectors import member_balance, member_expiry_schedule
 
-from .api import MemberSerializer, MemberUpdateSerializer
+from .api import CONTACT_TAKEN, MEMBER_EXAMPLE, MemberSerializer, MemberUpdateSerializer
 from .authentication import IsMember
 from .member_tokens import member_token_login, member_token_revoke
 from .models import Member
+from .passwords import member_password_change
 from .services import member_update_contact
 
 
-class Page(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
 class LoginSerializer(serializers.Serializer):
-    login = serializers.CharField(max_length=254, help_text="Member number or e-mail.")
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    login = StrictCharField(max_length=254, help_text="Member number or e-mail.")
+    password = StrictCharField(max_length=128, trim_whitespace=False)
+
+
+TOKEN_EXAMPLE = "mt_1a2b3c4d_Hq3vX9kPz0sT7yLmN4bR8cWd2eFg6hJk5nQp1rSu3tV"  # noqa: S105 - example
 
 
 class TokenView(APIView):
@@ -44,8 +52,30 @@ class TokenView(APIView):
             201: inline_serializer(
                 "Token",
                 {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()},
-            )
+            ),
+            401: error_response(
+                error_example("Login failed", "login_failed", "Unknown member or wrong password."),
+                description=_("Unknown member, no app login, or a wrong password (one answer)."),
+            ),
         },
+        summary=_("Member app login: a token for the /me endpoints"),
+        examples=[
+            OpenApiExample(
+                "By member number",
+                request_only=True,
+                value={"login": MEMBER_NUMBER, "password": "kumo-no-ue-2026"},
+            ),
+            OpenApiExample(
+                "By e-mail",
+                request_only=True,
+                value={"login": "hanako@example.com", "password": "kumo-no-ue-2026"},
+            ),
+            OpenApiExample(
+                "Token",
+                response_only=True,
+                value={"token": TOKEN_EXAMPLE, "expires_at": "2026-05-31T10:00:00+09:00"},
+            ),
+        ],
     )
     def post(self, request):
         data = LoginSerializer(data=request.data)
@@ -63,9 +93,60 @@ class TokenView(APIView):
 class LogoutView(APIView):
     permission_classes = [IsMember]
 
-    @extend_schema(operation_id="auth_logout", request=None, responses={204: None})
+    @extend_schema(
+        operation_id="auth_logout",
+        request=None,
+        responses={204: None},
+        summary=_("Revoke the token this request is made with"),
+    )
     def post(self, request):
         member_token_revoke(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = StrictCharField(max_length=128, trim_whitespace=False)
+    new_password = StrictCharField(
+        max_length=128, trim_whitespace=False, help_text=_("Checked against the password rules.")
+    )
+
+
+class MePasswordView(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(
+        operation_id="me_password",
+        request=PasswordChangeSerializer,
+        responses={
+            204: None,
+            400: error_response(
+                field_error(
+                    "Wrong current password",
+                    "current_password",
+                    "The current password is wrong.",
+                    code="wrong_password",
+                ),
+                error_example(
+                    "Weak new password",
+                    "weak_password",
+                    "This password is too common.",
+                    {"new_password": ["This password is too common."]},
+                ),
+            ),
+        },
+        summary=_("Change the app password; every other token of the member is revoked"),
+        examples=[
+            OpenApiExample(
+                "Change",
+                request_only=True,
+                value={"current_password": "kumo-no-ue-2026", "new_password": "sora-iro-2027"},
+            )
+        ],
+    )
+    def post(self, request):
+        data = PasswordChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member_password_change(member=_me(request), keep_token=request.auth, **data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -76,12 +157,26 @@ def _me(request) -> Member:
 class MeView(APIView):
     permission_classes = [IsMember]
 
-    @extend_schema(operation_id="me_retrieve", responses={200: MemberSerializer})
+    @extend_schema(
+        operation_id="me_retrieve",
+        responses={200: MemberSerializer},
+        summary=_("The caller's own profile, tier and points"),
+        examples=[OpenApiExample("Me", value=MEMBER_EXAMPLE)],
+    )
     def get(self, request):
         return Response(MemberSerializer(_me(request)).data)
 
     @extend_schema(
-        operation_id="me_update", request=MemberUpdateSerializer, responses={200: MemberSerializer}
+        operation_id="me_update",
+        request=MemberUpdateSerializer,
+        responses={200: MemberSerializer, 409: error_response(CONTACT_TAKEN)},
+        summary=_("Update the caller's contact fields (empty string clears one)"),
+        examples=[
+            OpenApiExample("New phone", request_only=True, value={"phone": "080-9876-5432"}),
+            OpenApiExample(
+                "Updated", response_only=True, value={**MEMBER_EXAMPLE, "phone": "+818098765432"}
+            ),
+        ],
     )
     def patch(self, request):
         data = MemberUpdateSerializer(data=request.data, partial=True)
@@ -108,7 +203,28 @@ class PointsOutSerializer(serializers.Serializer):
 class MePointsView(APIView):
     permission_classes = [IsMember]
 
-    @extend_schema(operation_id="me_points", responses={200: PointsOutSerializer})
+    @extend_schema(
+        operation_id="me_points",
+        responses={200: PointsOutSerializer},
+        summary=_("The caller's points: balances and when they expire"),
+        examples=[
+            OpenApiExample(
+                "Points",
+                value={
+                    "available": 1240,
+                    "pending": 32,
+                    "owed": 0,
+                    "lifetime": 5480,
+                    "expiring_soon": 300,
+                    "expiring_soon_until": "2026-05-31T10:00:00+09:00",
+                    "expiry_schedule": [
+                        {"expires_at": "2026-05-20T23:59:59+09:00", "points": 300},
+                        {"expires_at": "2027-03-14T23:59:59+09:00", "points": 940},
+                    ],
+                },
+            )
+        ],
+    )
     def get(self, request):
         member = _me(request)
         now = timezone.now()
@@ -121,7 +237,9 @@ class MePointsView(APIView):
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
-    store = serializers.SlugRelatedField(source="purchase.store", slug_field="code", read_only=True)
+    store = serializers.SlugRelatedField(
+        source="purchase.store", slug_field="code", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = LedgerEntry
@@ -144,8 +262,8 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 class LedgerFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=LedgerEntry._meta.get_field("kind").choices)
     state = django_filters.ChoiceFilter(choices=LedgerEntry._meta.get_field("state").choices)
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = IsoDateTimeInRangeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = IsoDateTimeInRangeFilter(field_name="occurred_at", lookup_expr="lt")
     store = django_filters.CharFilter(field_name="purchase__store__code")
 
     class Meta:
@@ -153,6 +271,31 @@ class LedgerFilter(django_filters.FilterSet):
         fields = ["kind", "state", "occurred_after", "occurred_before", "store"]
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="me_ledger",
+        summary=_("The caller's ledger, newest first"),
+        examples=[
+            OpenApiExample(
+                "Ledger page",
+                response_only=True,
+                value={
+                    "id": 90211,
+                    "occurred_at": "2026-05-01T10:00:00+09:00",
+                    "kind": "earn",
+                    "state": "available",
+                    "points": 32,
+                    "source": "purchase",
+                    "reason": "",
+                    "reference": "POS-TYO01-20260501-0042",
+                    "store": "TYO01",
+                    "available_at": "2026-05-01T10:00:00+09:00",
+                    "expires_at": "2027-05-01T10:00:00+09:00",
+                },
+            )
+        ],
+    )
+)
 class MeLedgerView(generics.ListAPIView):
     permission_classes = [IsMember]
     serializer_class = LedgerEntrySerializer
@@ -200,6 +343,26 @@ class MeCouponSerializer(CouponSerializer):
         read_only_fields = fields
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="me_coupons",
+        summary=_("The caller's coupons, newest first"),
+        examples=[
+            OpenApiExample(
+                "Coupons page",
+                response_only=True,
+                value={
+                    **COUPON_EXAMPLE,
+                    "name": "500 yen off your next visit",
+                    "description": "Welcome gift; one per member.",
+                    "kind": "amount_off",
+                    "amount_off": 500,
+                    "percent_off": None,
+                },
+            )
+        ],
+    )
+)
 class MeCouponsView(generics.ListAPIView):
     permission_classes = [IsMember]
     serializer_class = MeCouponSerializer
@@ -228,7 +391,22 @@ class CardSerializer(serializers.Serializer):
 class MeCardView(APIView):
     permission_classes = [IsMember]
 
-    @extend_schema(operation_id="me_card", responses={200: CardSerializer})
+    @extend_schema(
+        operation_id="me_card",
+        responses={200: CardSerializer},
+        summary=_("What the member card shows: number, name, tier and barcode"),
+        examples=[
+            OpenApiExample(
+                "Card",
+                value={
+                    "member_number": MEMBER_NUMBER,
+                    "name": "Yamada Hanako",
+                    "tier": "silver",
+                    "barcode": {"format": "code128", "payload": MEMBER_NUMBER},
+                },
+            )
+        ],
+    )
     def get(self, request):
         member = _me(request)
         return Response(

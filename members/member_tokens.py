@@ -51,12 +51,15 @@ def member_token_verify(raw: str) -> MemberToken | None:
     prefix = credential_prefix(raw, "mt")
     if prefix is None:
         return None
-    token = MemberToken.objects.select_related("member").filter(prefix=prefix).first()
+    token = MemberToken.objects.select_related("member__user").filter(prefix=prefix).first()
     if (
         token is None
         or token.revoked_at is not None
         or token.expires_at <= timezone.now()
         or token.member.status != Member.Status.ACTIVE
+        # A token lives no longer than the app login it came from (staff may disable it).
+        or token.member.user is None
+        or not token.member.user.is_active
         or not credential_matches(token.hashed_key, raw)
     ):
         return None
@@ -67,3 +70,11 @@ def member_token_revoke(*, token: MemberToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+
+
+def member_tokens_revoke(*, member: Member, keep: MemberToken | None = None) -> int:
+    """Revoke every live token of a member except `keep`; returns how many were revoked."""
+    live = MemberToken.objects.filter(member=member, revoked_at__isnull=True)
+    if keep is not None:
+        live = live.exclude(pk=keep.pk)
+    return live.update(revoked_at=timezone.now())

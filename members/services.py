@@ -13,6 +13,7 @@ from loyalty.errors import LoyaltyError
 from .contact import normalize_email, normalize_phone
 from .models import Member, Store, Tier, TierChange
 from .numbers import generate_member_number
+from .passwords import member_login_create
 
 
 class ContactTaken(LoyaltyError):
@@ -38,14 +39,16 @@ def member_register(
     gender: str = Member.Gender.UNSPECIFIED,
     home_store: Store | None = None,
     joined_at: dt.datetime | None = None,
+    password: str | None = None,
 ) -> Member:
+    """Register a member; with a `password`, also their app login (members/passwords.py)."""
     email, phone = normalize_email(email), normalize_phone(phone)
     _check_contact_free(email=email, phone=phone)
     entry_tier = Tier.objects.order_by("rank").first()
     for _attempt in range(5):
         try:
             with transaction.atomic():
-                return Member.objects.create(
+                member = Member.objects.create(
                     member_number=generate_member_number(),
                     name=name,
                     email=email,
@@ -56,11 +59,16 @@ def member_register(
                     joined_at=joined_at or timezone.now(),
                     tier=entry_tier,
                 )
+            break
         except IntegrityError:
             # A member-number collision (1 in 10^15 per pair) or a concurrent registration
             # with the same contact; the re-check tells which.
             _check_contact_free(email=email, phone=phone)
-    raise RuntimeError("could not allocate a unique member number")
+    else:
+        raise RuntimeError("could not allocate a unique member number")
+    if password is not None:
+        member_login_create(member=member, password=password)
+    return member
 
 
 @transaction.atomic

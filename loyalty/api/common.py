@@ -3,10 +3,12 @@
 from contextlib import contextmanager
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import exceptions
 
 from loyalty.api.idempotency import HEADER
+from loyalty.api.schema import error_example, field_error
 from loyalty.errors import LoyaltyError
 from members.models import ApiKey, Member, Store
 
@@ -37,8 +39,28 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=True,
-    description="Unique per logical request; a retry with the same key returns the first answer.",
+    description=gettext_lazy(
+        "Unique per logical request; a retry with the same key returns the first answer."
+    ),
+    examples=[OpenApiExample("Key", value="3f0c2a8e-5b1d-4d6f-9a7e-1c2b3d4e5f60")],
 )
+REPLAY_HEADER = OpenApiParameter(
+    "Idempotent-Replay",
+    str,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    enum=["true"],
+    description=gettext_lazy(
+        "Present (`true`) when this is the stored answer to an earlier request."
+    ),
+)
+
+# Example values shared by the endpoints' schema examples.
+MEMBER_NUMBER = "4512093847561238"
+STORE_DENIED = error_example(
+    "Other store", "permission_denied", "This API key may act only for store TYO01."
+)
+UNKNOWN_MEMBER = field_error("Unknown member", "member_number", "No member has this number.")
 
 
 @contextmanager

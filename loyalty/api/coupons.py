@@ -1,6 +1,7 @@
 """Coupon issue and redemption by integrations (scopes coupons:issue, coupons:redeem)."""
 
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,15 +10,38 @@ from loyalty.coupons import coupon_code_display, coupon_issue, coupon_redeem
 from loyalty.models import Coupon, CouponTemplate
 from members.authentication import scoped
 
-from .common import IDEMPOTENCY_PARAMETER, api_field_names, member_from_body, store_for_key
+from .common import (
+    IDEMPOTENCY_PARAMETER,
+    MEMBER_NUMBER,
+    REPLAY_HEADER,
+    STORE_DENIED,
+    UNKNOWN_MEMBER,
+    api_field_names,
+    member_from_body,
+    store_for_key,
+)
+from .fields import StrictCharField
 from .idempotency import idempotent, replay_headers
+from .schema import IDEMPOTENCY_CONFLICT, error_response, field_error
+
+COUPON_EXAMPLE = {
+    "code": "7KQM-4XTP-9HWD",
+    "template": "welcome-500",
+    "member_number": MEMBER_NUMBER,
+    "status": "issued",
+    "issued_at": "2026-05-01T10:00:00+09:00",
+    "valid_until": "2026-05-31T10:00:00+09:00",
+    "used_at": None,
+    "used_store": None,
+    "order_reference": "",
+}
 
 
 class CouponSerializer(serializers.ModelSerializer):
     code = serializers.SerializerMethodField()
     template = serializers.SlugRelatedField(slug_field="code", read_only=True)
     member_number = serializers.CharField(source="member.member_number", read_only=True)
-    used_store = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    used_store = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Coupon
@@ -42,13 +66,13 @@ class IssueInSerializer(serializers.Serializer):
     template = serializers.SlugRelatedField(
         slug_field="code", queryset=CouponTemplate.objects.all()
     )
-    member_number = serializers.CharField(max_length=16)
+    member_number = StrictCharField(max_length=16)
 
 
 class RedeemInSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=32)
-    order_id = serializers.CharField(max_length=64)
-    store_code = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    code = StrictCharField(max_length=32)
+    order_id = StrictCharField(max_length=64)
+    store_code = StrictCharField(max_length=32, required=False, allow_blank=True, default="")
 
 
 class CouponIssueView(APIView):
@@ -57,8 +81,35 @@ class CouponIssueView(APIView):
     @extend_schema(
         operation_id="coupons_issue",
         request=IssueInSerializer,
-        responses={201: CouponSerializer},
-        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: CouponSerializer,
+            400: error_response(UNKNOWN_MEMBER),
+            409: error_response(
+                field_error(
+                    "Limit reached",
+                    "template",
+                    "The member already has the maximum number of this coupon.",
+                    code="coupon_unavailable",
+                ),
+                field_error(
+                    "Member withdrawn",
+                    "member",
+                    "The member is not active.",
+                    code="member_not_active",
+                ),
+                IDEMPOTENCY_CONFLICT,
+            ),
+        },
+        parameters=[IDEMPOTENCY_PARAMETER, REPLAY_HEADER],
+        summary=_("Issue a coupon from a template to a member"),
+        examples=[
+            OpenApiExample(
+                "Issue",
+                request_only=True,
+                value={"template": "welcome-500", "member_number": MEMBER_NUMBER},
+            ),
+            OpenApiExample("Issued", response_only=True, value=COUPON_EXAMPLE),
+        ],
     )
     def post(self, request):
         def issue():
@@ -80,8 +131,52 @@ class CouponRedeemView(APIView):
     @extend_schema(
         operation_id="coupons_redeem",
         request=RedeemInSerializer,
-        responses={200: CouponSerializer},
-        summary="Use a coupon once; a retry with the same order_id succeeds, another order: 409",
+        responses={
+            200: CouponSerializer,
+            400: error_response(field_error("Unknown code", "code", "No coupon has this code.")),
+            403: error_response(STORE_DENIED),
+            409: error_response(
+                field_error(
+                    "Used by another order",
+                    "code",
+                    "This coupon was already used for another order.",
+                    code="coupon_already_used",
+                ),
+                field_error(
+                    "Expired", "code", "This coupon has expired.", code="coupon_not_usable"
+                ),
+                field_error(
+                    "Not valid at this store",
+                    "store_code",
+                    "This coupon is not valid at this store.",
+                    code="coupon_not_valid_at_store",
+                ),
+            ),
+        },
+        parameters=[REPLAY_HEADER],
+        summary=_("Use a coupon once; a retry with the same order_id succeeds, another order: 409"),
+        examples=[
+            OpenApiExample(
+                "Redeem",
+                request_only=True,
+                value={
+                    "code": "7KQM-4XTP-9HWD",
+                    "order_id": "POS-TYO01-20260501-0042",
+                    "store_code": "TYO01",
+                },
+            ),
+            OpenApiExample(
+                "Used",
+                response_only=True,
+                value={
+                    **COUPON_EXAMPLE,
+                    "status": "used",
+                    "used_at": "2026-05-01T10:00:00+09:00",
+                    "used_store": "TYO01",
+                    "order_reference": "POS-TYO01-20260501-0042",
+                },
+            ),
+        ],
     )
     def post(self, request):
         data = RedeemInSerializer(data=request.data)

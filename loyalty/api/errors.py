@@ -5,9 +5,12 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from loyalty.errors import LoyaltyError
@@ -17,19 +20,41 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-def _flatten(detail) -> dict:
+def _flatten(detail, path: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as {"field": [...]} with paths for nested input:
+    `lines[0].quantity`, the way the services name them too."""
     if isinstance(detail, dict):
-        return {
-            key: [str(item) for item in (value if isinstance(value, list) else [value])]
-            for key, value in detail.items()
-        }
-    return {"non_field_errors": [str(item) for item in detail]} if isinstance(detail, list) else {}
+        fields = {}
+        for key, value in detail.items():
+            if isinstance(key, int):  # a ListField's errors, by index
+                name = f"{path}[{key}]"
+            else:
+                name = f"{path}.{key}" if path else str(key)
+            fields.update(_flatten(value, name))
+        return fields
+    if isinstance(detail, list):
+        if any(isinstance(item, dict | list) for item in detail):
+            # A nested list serializer: one entry per item, {} for the valid ones.
+            fields = {}
+            for index, item in enumerate(detail):
+                fields.update(_flatten(item, f"{path}[{index}]"))
+            return fields
+        return {path or api_settings.NON_FIELD_ERRORS_KEY: [str(item) for item in detail]}
+    return {path or api_settings.NON_FIELD_ERRORS_KEY: [str(detail)]}
 
 
 def api_exception_handler(exc, context):
     if isinstance(exc, LoyaltyError):
-        fields = {exc.field: [str(exc.message)]} if exc.field else {}
-        return Response(error_body(exc.code, str(exc.message), fields), status=exc.status)
+        fields = {exc.field: [str(m) for m in exc.messages]} if exc.field else {}
+        response = Response(error_body(exc.code, str(exc.message), fields), status=exc.status)
+    else:
+        response = _drf_error(exc, context)
+    if response is not None and response.status_code == status.HTTP_401_UNAUTHORIZED:
+        response["WWW-Authenticate"] = 'Api-Key realm="api", Bearer realm="api"'
+    return response
+
+
+def _drf_error(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -50,6 +75,22 @@ def api_exception_handler(exc, context):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
         response.data = error_body(code, str(detail))
-    if response.status_code == status.HTTP_401_UNAUTHORIZED:
-        response["WWW-Authenticate"] = 'Api-Key realm="api", Bearer realm="api"'
     return response
+
+
+# Django's own 404 and 500 pages are HTML; under /api/ they answer in the one error format too
+# (an address no route matches, an unhandled exception). Set in loyalty/urls.py.
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception):
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", _("A server error occurred.")), status=500)
+    return defaults.server_error(request)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -40,11 +41,19 @@ class HealthView(APIView):
             200: inline_serializer(
                 "Health", {"database": serializers.CharField(), "broker": serializers.CharField()}
             ),
-            503: inline_serializer(
-                "HealthDown",
-                {"database": serializers.CharField(), "broker": serializers.CharField()},
+            503: OpenApiResponse(
+                inline_serializer(
+                    "HealthDown",
+                    {"database": serializers.CharField(), "broker": serializers.CharField()},
+                ),
+                description=_("The database or the broker is down; each is `ok` or `down`."),
+                examples=[
+                    OpenApiExample("Broker down", value={"database": "ok", "broker": "down"})
+                ],
             ),
         },
+        summary=_("Database and broker status, for load balancers and monitoring"),
+        examples=[OpenApiExample("Healthy", value={"database": "ok", "broker": "ok"})],
     )
     def get(self, request):
         checks = {"database": _database_ok(), "broker": _broker_ok()}

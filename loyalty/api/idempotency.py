@@ -5,6 +5,7 @@ import json
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,10 +22,21 @@ def replay_headers(first_time: bool) -> dict:
     return {} if first_time else REPLAY
 
 
+# Body fields whose values must not be recoverable from a stored request hash: a bare SHA-256
+# of a body with a password in it would be a fast oracle for guessing that password.
+SECRET_FIELDS = frozenset({"password"})
+
+
 def _request_hash(request: Request) -> str:
-    canonical = json.dumps(
-        [request.method, request.path, request.data], sort_keys=True, default=str
-    )
+    data = request.data
+    if isinstance(data, dict):
+        data = {
+            key: salted_hmac("loyalty.idempotency", str(value)).hexdigest()
+            if key in SECRET_FIELDS
+            else value
+            for key, value in data.items()
+        }
+    canonical = json.dumps([request.method, request.path, data], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -44,9 +56,10 @@ def idempotent(
     and it answers with the first one's response.
     """
     key = key if key is not None else request.headers.get(HEADER, "").strip()
-    if not key or len(key) > 255:
+    # Printable only: a control character (NUL) would reach the database (PostgreSQL: a 500).
+    if not key or len(key) > 255 or not key.isprintable():
         raise LoyaltyError(
-            _("An Idempotency-Key header (1-255 characters) is required."), field=HEADER
+            _("An Idempotency-Key header (1-255 printable characters) is required."), field=HEADER
         )
     owner = str(request.user.pk)
     request_hash = _request_hash(request)

@@ -1,6 +1,7 @@
 """Points adjustments by integrations (scope points:adjust)."""
 
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,14 +10,22 @@ from loyalty.ledger import points_adjust
 from loyalty.models.ledger import EntrySource
 from members.authentication import scoped
 
-from .common import IDEMPOTENCY_PARAMETER, member_from_body
+from .common import (
+    IDEMPOTENCY_PARAMETER,
+    MEMBER_NUMBER,
+    REPLAY_HEADER,
+    UNKNOWN_MEMBER,
+    member_from_body,
+)
+from .fields import MAX_POINTS, StrictCharField, StrictIntegerField
 from .idempotency import HEADER, idempotent
+from .schema import IDEMPOTENCY_CONFLICT, error_response, field_error
 
 
 class AdjustmentInSerializer(serializers.Serializer):
-    member_number = serializers.CharField(max_length=16)
-    points = serializers.IntegerField()
-    reason = serializers.CharField(max_length=255)
+    member_number = StrictCharField(max_length=16)
+    points = StrictIntegerField(min_value=-MAX_POINTS, max_value=MAX_POINTS)
+    reason = StrictCharField(max_length=255)
 
     def validate_points(self, value):
         if value == 0:
@@ -39,9 +48,40 @@ class AdjustmentView(APIView):
     @extend_schema(
         operation_id="points_adjust",
         request=AdjustmentInSerializer,
-        responses={201: AdjustmentOutSerializer},
-        parameters=[IDEMPOTENCY_PARAMETER],
-        summary="Add (positive) or remove (negative) points with a reason",
+        responses={
+            201: AdjustmentOutSerializer,
+            400: error_response(UNKNOWN_MEMBER),
+            409: error_response(
+                field_error(
+                    "Not enough points",
+                    "points",
+                    "Only 1240 points are available; 2000 requested.",
+                    code="insufficient_points",
+                ),
+                IDEMPOTENCY_CONFLICT,
+            ),
+        },
+        parameters=[IDEMPOTENCY_PARAMETER, REPLAY_HEADER],
+        summary=_("Add (positive) or remove (negative) points with a reason"),
+        examples=[
+            OpenApiExample(
+                "Survey reward",
+                request_only=True,
+                value={"member_number": MEMBER_NUMBER, "points": 50, "reason": "survey reward"},
+            ),
+            OpenApiExample(
+                "Adjusted",
+                response_only=True,
+                value={
+                    "id": 90212,
+                    "member_number": MEMBER_NUMBER,
+                    "points": 50,
+                    "reason": "survey reward",
+                    "occurred_at": "2026-05-01T10:00:00+09:00",
+                    "balance_available": 1290,
+                },
+            ),
+        ],
     )
     def post(self, request):
         def adjust():

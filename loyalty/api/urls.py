@@ -1,12 +1,15 @@
 from django.db import transaction
 from django.urls import path
 
+from challenges.api import DryRunView, EventDetailView, EventsView
+from challenges.me_api import MeChallengesView, MeEventsView
 from members.api import MemberDetailView, MemberListCreateView, MemberWithdrawView
 from members.me_api import (
     LogoutView,
     MeCardView,
     MeCouponsView,
     MeLedgerView,
+    MePasswordView,
     MePointsView,
     MeView,
     TokenView,
@@ -29,9 +32,15 @@ urlpatterns = [
     path("points/adjustments", AdjustmentView.as_view(), name="points-adjustments"),
     path("coupons/issue", CouponIssueView.as_view(), name="coupons-issue"),
     path("coupons/redeem", CouponRedeemView.as_view(), name="coupons-redeem"),
+    path("events", EventsView.as_view(), name="events"),
+    path("events/<str:client_id>", EventDetailView.as_view(), name="event"),
+    path("challenges/<slug:code>/dry-run", DryRunView.as_view(), name="challenge-dry-run"),
+    path("me/events", MeEventsView.as_view(), name="me-events"),
+    path("me/challenges", MeChallengesView.as_view(), name="me-challenges"),
     path("auth/token", TokenView.as_view(), name="auth-token"),
     path("auth/logout", LogoutView.as_view(), name="auth-logout"),
     path("me", MeView.as_view(), name="me"),
+    path("me/password", MePasswordView.as_view(), name="me-password"),
     path("me/points", MePointsView.as_view(), name="me-points"),
     path("me/ledger", MeLedgerView.as_view(), name="me-ledger"),
     path("me/coupons", MeCouponsView.as_view(), name="me-coupons"),

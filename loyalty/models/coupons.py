@@ -122,6 +122,14 @@ class Coupon(models.Model):
         blank=True,
         related_name="+",
     )
+    challenge_version = models.ForeignKey(
+        "challenges.ChallengeVersion",
+        verbose_name=_("challenge version"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="coupons",
+    )
     used_at = models.DateTimeField(_("used at"), null=True, blank=True)
     used_store = models.ForeignKey(
         "members.Store",

@@ -73,6 +73,15 @@ class LedgerEntry(models.Model):
         related_name="+",
     )
     reason = models.CharField(_("reason"), max_length=255, blank=True)
+    # The challenge version that produced this entry (its award or the award's reversal).
+    challenge_version = models.ForeignKey(
+        "challenges.ChallengeVersion",
+        verbose_name=_("challenge version"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
     # The entry this one undoes or completes (a reversal's spend, a release's pending earn).
     related_entry = models.ForeignKey(
         "self", verbose_name=_("related entry"), on_delete=models.PROTECT, null=True, blank=True

@@ -71,8 +71,24 @@ def test_purchase_earns_points_and_replays_identically():
         ({"staff_code": "NOPE"}, "staff_code"),
         ({"total": -1}, "total"),
         ({"occurred_at": "yesterday"}, "occurred_at"),
-        ({"lines": [{"sku": "A", "quantity": 0, "unit_price": 1}]}, "lines"),
+        ({"lines": [{"sku": "A", "quantity": 0, "unit_price": 1}]}, "lines[0].quantity"),
+        (
+            {
+                "lines": [
+                    {"sku": "A", "quantity": 1, "unit_price": 1},
+                    {"sku": "", "quantity": 1, "unit_price": 1},
+                ]
+            },
+            "lines[1].sku",
+        ),
         ({"channel": "fax"}, "channel"),
+        ({"order_id": 42}, "order_id"),
+        ({"total": "3240"}, "total"),
+        ({"total": 10**13}, "total"),
+        ({"occurred_at": "2099-01-01T00:00:00+09:00"}, "occurred_at"),
+        ({"occurred_at": "9999-12-31T23:59:59+09:00"}, "occurred_at"),
+        ({"occurred_at": "1999-12-31T23:59:59+09:00"}, "occurred_at"),
+        ({"lines": [{"sku": "A", "quantity": 10**7, "unit_price": 1}]}, "lines[0].quantity"),
     ],
 )
 def test_bad_purchase_is_a_400_naming_the_field_and_writes_nothing(override, field):

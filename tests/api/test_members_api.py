@@ -72,6 +72,8 @@ def test_missing_idempotency_key_is_a_400_naming_the_header():
         ({"home_store": "NOPE"}, "home_store"),
         ({"gender": "robot"}, "gender"),
         ({"birth_date": "1990-13-01"}, "birth_date"),
+        ({"home_store": ""}, "home_store"),
+        ({"name": 42}, "name"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(body, field):

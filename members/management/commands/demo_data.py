@@ -40,6 +40,7 @@ from members.api_keys import SCOPES, api_key_create, api_key_revoke
 from members.contact import normalize_email, normalize_phone
 from members.models import ApiKey, Member, Staff, Store, Tier, Visit
 from members.numbers import MEMBER_NUMBER_LENGTH, luhn_check_digit
+from members.passwords import member_login_create
 from members.services import member_withdraw, tiers_recalculate
 
 # Demo-only passwords, printed at the end of every run.
@@ -683,19 +684,11 @@ def logins_ensure(*, member: Member | None) -> set[str]:
         user = get_user_model().objects.get(username="staff")
         Staff.objects.filter(code=STAFF_LOGIN_PROFILE, user__isnull=True).update(user=user)
     if member is not None:
-        names = member.name.split(" ", 1)
-        created = _user_ensure(
-            "member",
-            email=member.email or "",
-            last_name=names[0],
-            first_name=names[-1] if len(names) > 1 else "",
-        )
-        if created:
-            user = get_user_model().objects.get(username="member")
-            # Only the login link: never save a Member instance, its balances belong to the ledger.
-            Member.objects.filter(pk=member.pk, user__isnull=True).update(user=user)
-        else:
+        if get_user_model().objects.filter(username="member").exists() or member.user_id:
             existing.add("member")
+        else:
+            # The same app login the API gives a member registered with a password.
+            member_login_create(member=member, password=LOGINS["member"], username="member")
     return existing
 
 

@@ -1,0 +1,319 @@
+"""Event intake: check a batch of events, store the valid ones, report each invalid one with
+its index and reason. The batch is stored with a handful of queries whatever its size.
+
+Idempotency: (source, client_id) is unique. The same event again answers "duplicate" with the
+stored event's status; the same client id with a different body answers "conflict".
+Purchases and returns come in through their own endpoints, which record the purchase and then
+an event of type purchase / return through `event_for_purchase` / `event_for_return` below:
+one table, one processing path.
+"""
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from rest_framework import serializers
+
+from loyalty.models import Purchase, PurchaseReturn
+from members.models import Member, Store
+
+from .models import Event, EventType
+from .models.events import WeatherObservation
+
+MAX_BATCH = 1000
+# Event types with their own endpoints (they record the purchase or return itself).
+OWN_ENDPOINT = {"purchase": "/api/v1/purchases", "return": "/api/v1/returns"}
+
+
+class WeatherSerializer(serializers.Serializer):
+    condition = serializers.ChoiceField(choices=WeatherObservation.Condition.choices)
+    precipitation_mm = serializers.FloatField(min_value=0, max_value=2000, default=0.0)
+
+
+class EventInSerializer(serializers.Serializer):
+    client_id = serializers.CharField(max_length=64)
+    type = serializers.SlugField(max_length=40)
+    member_number = serializers.CharField(max_length=16)
+    occurred_at = serializers.DateTimeField()
+    store_code = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    payload = serializers.DictField(required=False, default=dict)
+    weather = WeatherSerializer(required=False, allow_null=True, default=None)
+
+
+@dataclass
+class ItemResult:
+    index: int
+    client_id: str
+    result: str  # accepted | duplicate | conflict | rejected
+    status: str = ""  # the stored event's status (accepted, duplicate)
+    errors: dict = field(default_factory=dict)
+    event: Event | None = None
+
+
+@lru_cache(maxsize=256)
+def _validator(type_id: int, schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def payload_errors(event_type: EventType, payload: dict) -> list[str]:
+    """Messages for a payload that does not match its type's schema, each naming the key."""
+    schema = event_type.payload_schema or {}
+    if not schema:
+        return []
+    validator = _validator(event_type.pk, json.dumps(schema, sort_keys=True))
+    messages = []
+    for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
+        where = ".".join(str(part) for part in error.path)
+        messages.append(f"{where}: {error.message}" if where else error.message)
+    return messages
+
+
+def schema_check(schema: dict) -> list[str]:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return [exc.message]
+    if schema and schema.get("type") != "object":
+        return [_('A payload schema must describe an object ("type": "object").')]
+    return []
+
+
+def body_hash(item: dict) -> str:
+    canonical = {
+        "type": item["type"],
+        "member_number": item["member_number"],
+        "occurred_at": item["occurred_at"].astimezone(dt.UTC).isoformat(),
+        "store_code": item.get("store_code") or "",
+        "payload": item.get("payload") or {},
+        "weather": dict(item["weather"]) if item.get("weather") else None,
+    }
+    raw = json.dumps(canonical, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def events_ingest(
+    *,
+    source_key: str,
+    items: list,
+    store_bound: Store | None = None,
+    member: Member | None = None,
+    member_app: bool = False,
+) -> list[ItemResult]:
+    """Validate and store `items` (dicts as received). `store_bound`: the API key's store, the
+    only one its events may name. `member`: set for the member app, whose events are always
+    the caller's own (member_number is not taken from the body) and whose types must be
+    marked member_app."""
+    results: list[ItemResult | None] = [None] * len(items)
+    parsed: list[tuple[int, dict]] = []
+    for index, raw in enumerate(items):
+        if member is not None and isinstance(raw, dict):
+            raw = {**raw, "member_number": member.member_number}
+        serializer = EventInSerializer(data=raw)
+        client_id = str(raw.get("client_id", ""))[:64] if isinstance(raw, dict) else ""
+        if not serializer.is_valid():
+            results[index] = ItemResult(
+                index, client_id, "rejected", errors=_flat(serializer.errors)
+            )
+        else:
+            parsed.append((index, serializer.validated_data))
+
+    types = {t.code: t for t in EventType.objects.filter(code__in={d["type"] for _i, d in parsed})}
+    numbers = {d["member_number"] for _i, d in parsed}
+    members = {m.member_number: m for m in Member.objects.filter(member_number__in=numbers)}
+    codes = {d["store_code"] for _i, d in parsed if d["store_code"]}
+    stores = {s.code: s for s in Store.objects.filter(code__in=codes)}
+    existing = {
+        e.client_id: e
+        for e in Event.objects.filter(
+            source_key=source_key, client_id__in=[d["client_id"] for _i, d in parsed]
+        )
+    }
+
+    to_create: list[tuple[int, Event]] = []
+    seen: dict[str, tuple[int, str]] = {}
+    for index, data in parsed:
+        client_id = data["client_id"]
+        digest = body_hash(data)
+        earlier = existing.get(client_id)
+        if earlier is not None or client_id in seen:
+            same = (earlier.body_hash if earlier else seen[client_id][1]) == digest
+            results[index] = ItemResult(
+                index,
+                client_id,
+                "duplicate" if same else "conflict",
+                status=earlier.status if earlier else Event.Status.PENDING,
+                errors={} if same else {"client_id": [_("Already used for a different event.")]},
+                event=earlier,
+            )
+            continue
+        errors = _item_errors(data, types, members, stores, store_bound, member_app)
+        if errors:
+            results[index] = ItemResult(index, client_id, "rejected", errors=errors)
+            continue
+        seen[client_id] = (index, digest)
+        weather = dict(data["weather"]) if data["weather"] else None
+        to_create.append(
+            (
+                index,
+                Event(
+                    source_key=source_key,
+                    client_id=client_id,
+                    type=types[data["type"]],
+                    member=members[data["member_number"]],
+                    store=stores.get(data["store_code"]),
+                    occurred_at=data["occurred_at"],
+                    payload=data["payload"],
+                    weather=weather,
+                    body_hash=digest,
+                ),
+            )
+        )
+
+    created = _store(to_create, source_key)
+    for index, event in to_create:
+        stored = created[event.client_id]
+        same = stored.body_hash == event.body_hash
+        if stored.pk == event.pk and event.pk is not None:
+            results[index] = ItemResult(
+                index, event.client_id, "accepted", status=stored.status, event=stored
+            )
+        else:  # a concurrent request stored it first
+            results[index] = ItemResult(
+                index,
+                event.client_id,
+                "duplicate" if same else "conflict",
+                status=stored.status,
+                errors={} if same else {"client_id": [_("Already used for a different event.")]},
+                event=stored,
+            )
+    if to_create:
+        events_enqueue_processing()
+    return results
+
+
+def _store(to_create: list[tuple[int, Event]], source_key: str) -> dict[str, Event]:
+    """bulk_create, or, if a concurrent request inserted one of the same client ids, one by
+    one so each item still gets its answer."""
+    events = [event for _index, event in to_create]
+    if not events:
+        return {}
+    try:
+        with transaction.atomic():
+            Event.objects.bulk_create(events)
+        return {event.client_id: event for event in events}
+    except IntegrityError:
+        for event in events:
+            event.pk = None
+    stored = {}
+    for event in events:
+        try:
+            with transaction.atomic():
+                event.save()
+            stored[event.client_id] = event
+        except IntegrityError:
+            event.pk = None
+            stored[event.client_id] = Event.objects.get(
+                source_key=source_key, client_id=event.client_id
+            )
+    return stored
+
+
+def _item_errors(data, types, members, stores, store_bound, member_app) -> dict:
+    errors: dict[str, list[str]] = {}
+    event_type = types.get(data["type"])
+    if event_type is None:
+        errors["type"] = [_("Unknown event type.")]
+    elif event_type.code in OWN_ENDPOINT:
+        errors["type"] = [
+            _("Send %s events to %s.") % (event_type.code, OWN_ENDPOINT[event_type.code])
+        ]
+    elif member_app and not event_type.member_app:
+        errors["type"] = [_("Members can't send this event type.")]
+    member = members.get(data["member_number"])
+    if member is None:
+        errors["member_number"] = [_("No member has this number.")]
+    elif member.status != Member.Status.ACTIVE:
+        errors["member_number"] = [_("The member is not active.")]
+    store = stores.get(data["store_code"]) if data["store_code"] else None
+    if data["store_code"] and store is None:
+        errors["store_code"] = [_("No store has this code.")]
+    elif store_bound is not None and (store is None or store.pk != store_bound.pk):
+        errors["store_code"] = [
+            _("This API key may send events only for store %s.") % store_bound.code
+        ]
+    if event_type is not None and "type" not in errors:
+        messages = payload_errors(event_type, data["payload"])
+        if messages:
+            errors["payload"] = messages
+    return errors
+
+
+def _flat(errors) -> dict:
+    return {
+        key: [str(m) for m in (value if isinstance(value, list) else [value])]
+        if not isinstance(value, dict)
+        else [f"{k}: {v[0] if isinstance(v, list) else v}" for k, v in value.items()]
+        for key, value in errors.items()
+    }
+
+
+def _builtin(code: str) -> EventType:
+    return EventType.objects.get(code=code)
+
+
+def event_for_purchase(*, purchase: Purchase, source_key: str = "purchases") -> Event:
+    """The purchase event of a recorded purchase (once: the order reference is its client id)."""
+    event, created = Event.objects.get_or_create(
+        source_key=source_key,
+        client_id=purchase.order_reference,
+        defaults={
+            "type": _builtin("purchase"),
+            "member_id": purchase.member_id,
+            "store_id": purchase.store_id,
+            "occurred_at": purchase.occurred_at,
+            "purchase": purchase,
+            "payload": {"order_id": purchase.order_reference, "total": purchase.total},
+            "body_hash": "",
+        },
+    )
+    if created:
+        events_enqueue_processing()
+    return event
+
+
+def event_for_return(*, purchase_return: PurchaseReturn, source_key: str = "returns") -> Event:
+    purchase = purchase_return.purchase
+    event, created = Event.objects.get_or_create(
+        source_key=source_key,
+        client_id=purchase_return.return_reference,
+        defaults={
+            "type": _builtin("return"),
+            "member_id": purchase.member_id,
+            "store_id": purchase.store_id,
+            "occurred_at": purchase_return.occurred_at,
+            "purchase": purchase,
+            "purchase_return": purchase_return,
+            "payload": {
+                "order_id": purchase.order_reference,
+                "return_id": purchase_return.return_reference,
+                "amount": purchase_return.amount,
+            },
+            "body_hash": "",
+        },
+    )
+    if created:
+        events_enqueue_processing()
+    return event
+
+
+def events_enqueue_processing() -> None:
+    """Ring the doorbell after commit; the events themselves are already safe in the table."""
+    from .tasks import process_pending_events_task
+
+    transaction.on_commit(process_pending_events_task.delay)

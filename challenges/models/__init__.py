@@ -1,0 +1,16 @@
+from .events import Event, EventType, WeatherObservation
+from .rules import Challenge, ChallengeCounter, ChallengeVersion
+from .state import Award, GoalProgress, LimitCounter, Verification
+
+__all__ = [
+    "Award",
+    "Challenge",
+    "ChallengeCounter",
+    "ChallengeVersion",
+    "Event",
+    "EventType",
+    "GoalProgress",
+    "LimitCounter",
+    "Verification",
+    "WeatherObservation",
+]

@@ -1,0 +1,155 @@
+"""Shipped, tested presets: the challenges retailers ask for first, as definitions a marketer
+creates with a few parameters (admin "Add from preset", `manage.py challenge_presets`) and can
+then edit like any other challenge. docs/challenges.md shows each one's JSON.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class Preset:
+    key: str
+    title: str
+    params: dict[str, Any]  # parameter -> default (None: required)
+
+    def definition(self, **given) -> dict:
+        params = {**self.params, **given}
+        missing = sorted(k for k, v in params.items() if v is None)
+        if missing:
+            raise ValueError(f"preset {self.key} needs: {', '.join(missing)}")
+        return {"starts_at": timezone.now(), **BUILDERS[self.key](**params)}
+
+
+def _first_purchase_of_product(*, sku, points):
+    return {
+        "name": f"First purchase of {sku}",
+        "description": f"Buy {sku} for the first time: {points} bonus points.",
+        "triggers": ["purchase"],
+        "conditions": {"field": "member.new_skus", "op": "contains", "value": sku},
+        "effects": [{"type": "points", "points": points}],
+        "limit": {"count": 1, "period": "campaign"},
+    }
+
+
+def _staff_ambassador(*, staff_code, points):
+    return {
+        "name": f"Served by {staff_code}",
+        "description": f"Shop with our ambassador {staff_code}: {points} points (once a day).",
+        "triggers": ["purchase"],
+        "conditions": {"field": "event.staff", "op": "eq", "value": staff_code},
+        "effects": [{"type": "points", "points": points}],
+        "limit": {"count": 1, "period": "day"},
+    }
+
+
+def _sns_follow(*, platform, account, points):
+    return {
+        "name": f"Follow us on {platform}",
+        "description": f"Follow {account} on {platform}: {points} points once staff confirm it.",
+        "triggers": ["sns_follow"],
+        "conditions": {
+            "all": [
+                {"field": "event.payload.platform", "op": "eq", "value": platform},
+                {"field": "event.payload.account", "op": "eq", "value": account},
+            ]
+        },
+        "effects": [{"type": "points", "points": points}],
+        "limit": {"count": 1, "period": "campaign"},
+        "requires_verification": True,
+    }
+
+
+def _survey_answered(*, survey, points):
+    return {
+        "name": f"Answer the survey {survey}",
+        "description": f"Tell us what you think: {points} points.",
+        "triggers": ["survey_answered"],
+        "conditions": {"field": "event.payload.survey", "op": "eq", "value": survey},
+        "effects": [{"type": "points", "points": points}],
+        "limit": {"count": 1, "period": "campaign"},
+    }
+
+
+def _event_attendance(*, event_code, points):
+    return {
+        "name": f"Join us at {event_code}",
+        "description": f"Come to our event {event_code}: {points} points, confirmed at the door.",
+        "triggers": ["event_attendance"],
+        "conditions": {"field": "event.payload.event_code", "op": "eq", "value": event_code},
+        "effects": [{"type": "points", "points": points}],
+        "limit": {"count": 1, "period": "campaign"},
+        "requires_verification": True,
+    }
+
+
+def _rainy_day_visit(*, points):
+    return {
+        "name": "Rainy day visit",
+        "description": f"Visit a store on a rainy day: {points} points (once a day).",
+        "triggers": ["visit"],
+        "conditions": {"field": "weather.condition", "op": "eq", "value": "rain"},
+        "effects": [{"type": "points", "points": points}],
+        "limit": {"count": 1, "period": "day"},
+    }
+
+
+def _visit_three_times_a_month(*, visits, points):
+    return {
+        "name": f"Visit {visits} times this month",
+        "description": f"Visit any store {visits} times in a month: {points} points.",
+        "triggers": ["visit"],
+        "goal": {"kind": "count", "target": visits, "window": "month"},
+        "effects": [{"type": "points", "points": points}],
+        "limit": {"count": 1, "period": "month"},
+    }
+
+
+def _birthday_double_points(*, factor):
+    return {
+        "name": "Birthday month double points",
+        "description": "Purchases in your birthday month earn double points.",
+        "triggers": ["purchase"],
+        "conditions": {"field": "member.is_birthday_month", "op": "eq", "value": True},
+        "effects": [{"type": "multiplier", "factor": str(factor)}],
+    }
+
+
+BUILDERS = {
+    "first_purchase_of_product": _first_purchase_of_product,
+    "staff_ambassador": _staff_ambassador,
+    "sns_follow": _sns_follow,
+    "survey_answered": _survey_answered,
+    "event_attendance": _event_attendance,
+    "rainy_day_visit": _rainy_day_visit,
+    "visit_three_times_a_month": _visit_three_times_a_month,
+    "birthday_double_points": _birthday_double_points,
+}
+
+PRESETS = {
+    p.key: p
+    for p in [
+        Preset(
+            "first_purchase_of_product", "First purchase of a product", {"sku": None, "points": 100}
+        ),
+        Preset(
+            "staff_ambassador",
+            "Purchase served by a staff member",
+            {"staff_code": None, "points": 50},
+        ),
+        Preset(
+            "sns_follow",
+            "Follow the store on SNS",
+            {"platform": "instagram", "account": None, "points": 100},
+        ),
+        Preset("survey_answered", "Answer a survey", {"survey": None, "points": 30}),
+        Preset("event_attendance", "Attend an event", {"event_code": None, "points": 200}),
+        Preset("rainy_day_visit", "Visit a store on a rainy day", {"points": 50}),
+        Preset(
+            "visit_three_times_a_month", "Visit 3 times this month", {"visits": 3, "points": 150}
+        ),
+        Preset("birthday_double_points", "Birthday month double points", {"factor": 2}),
+    ]
+}

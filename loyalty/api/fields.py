@@ -1,0 +1,67 @@
+"""Input fields that take only the JSON type the schema documents.
+
+DRF's CharField turns 42 into "42" and its IntegerField turns "42" into 42. The API's contract
+says string or integer, and a client sending the other type has a bug (a dropped leading zero,
+a price built as text) that deserves a 400 naming the field rather than a guess.
+"""
+
+import datetime as dt
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        integral_float = isinstance(data, float) and data.is_integer()
+        if isinstance(data, bool) or not (isinstance(data, int) or integral_float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictSlugRelatedField(serializers.SlugRelatedField):
+    """An empty string is not a null (DRF's related fields take it for one)."""
+
+    def run_validation(self, data=empty):
+        if data == "":
+            self.fail("invalid")
+        return super().run_validation(data)
+
+
+# Bounds of what the API takes, far beyond any real purchase yet inside the database's 64-bit
+# integers (and Python's datetimes) with room for sums: past them a request is a 400, not a 500.
+MAX_YEN = 1_000_000_000_000
+MAX_POINTS = 1_000_000_000_000
+MAX_QUANTITY = 1_000_000
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+# A till's clock may run a little fast; further ahead than this is not "when it happened".
+MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
+
+
+class EventTimeField(serializers.DateTimeField):
+    """When a purchase or return happened: from 2000 on and not in the future (beyond a
+    till's clock skew), so the expiry and return-window dates computed from it exist."""
+
+    default_error_messages = {
+        "future": _("Must not be in the future."),
+        "too_early": _("Must not be before 2000-01-01."),
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]")
+        parsed = super().to_internal_value(value)
+        if parsed < EARLIEST:
+            self.fail("too_early")
+        if parsed > timezone.now() + MAX_CLOCK_SKEW:
+            self.fail("future")
+        return parsed

@@ -1,0 +1,123 @@
+"""Edge inputs answer in the one error format with a 4xx, never a 500 (found with schemathesis
+and by probing its kind of input: huge numbers, far dates, odd offsets, NUL bytes)."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from loyalty.ledger import points_earn
+from loyalty.models import IdempotencyRecord, LedgerEntry
+from loyalty.models.ledger import EntrySource
+from members.api_keys import api_key_create
+from members.member_tokens import member_token_login
+from members.passwords import member_login_create
+from tests.members.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "kumo-no-ue-2026"
+
+
+def member_app():
+    member = MemberFactory()
+    member_login_create(member=member, password=PASSWORD)
+    _token, raw = member_token_login(login=member.member_number, password=PASSWORD)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client, member
+
+
+def test_unknown_api_address_is_a_404_in_the_error_format():
+    response = APIClient().get("/api/v1/no-such-thing")
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "Not found.", "fields": {}}
+    }
+    assert APIClient().get("/no-such-page")["Content-Type"].startswith("text/html")
+
+
+def test_an_unhandled_error_is_a_500_in_the_error_format(monkeypatch):
+    def boom(self, request):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("loyalty.api.health.HealthView.get", boom)
+    response = APIClient(raise_request_exception=False).get("/api/v1/health")
+    assert (response.status_code, response.json()) == (
+        500,
+        {"error": {"code": "server_error", "message": "A server error occurred.", "fields": {}}},
+    )
+
+
+def test_failed_login_says_how_to_authenticate():
+    response = APIClient().post(
+        "/api/v1/auth/token", {"login": "4111111111111111", "password": "x"}, format="json"
+    )
+    assert (response.status_code, response["WWW-Authenticate"]) == (
+        401,
+        'Api-Key realm="api", Bearer realm="api"',
+    )
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer mt_\x00_secret", "Api-Key lk_\x00_secret", "Api-Key lk_" + "a" * 300 + "_secret"],
+)
+def test_malformed_credentials_are_a_401(authorization):
+    response = APIClient().get("/api/v1/me", HTTP_AUTHORIZATION=authorization)
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        401,
+        "authentication_failed",
+    )
+
+
+def test_idempotency_key_must_be_printable():
+    _key, raw = api_key_create(name="POS", scopes=["points:adjust"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    member = MemberFactory()
+    response = client.post(
+        "/api/v1/points/adjustments",
+        {"member_number": member.member_number, "points": 5, "reason": "x"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="key\x00one",
+    )
+    assert (response.status_code, list(response.json()["error"]["fields"])) == (
+        400,
+        ["Idempotency-Key"],
+    )
+    assert (IdempotencyRecord.objects.count(), LedgerEntry.objects.count()) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"page_size": "ten"}, "page_size", "Enter a positive integer."),
+        ({"page_size": "0"}, "page_size", "Enter a positive integer."),
+        ({"page": "last"}, "page", "Enter a positive integer."),
+        ({"page": ""}, "page", "Enter a positive integer."),
+        (
+            {"occurred_after": "9999-12-31T23:59:59-12:00"},
+            "occurred_after",
+            "Date and time out of range.",
+        ),
+        (
+            {"occurred_before": "0001-01-01T00:00:00+09:00"},
+            "occurred_before",
+            "Date and time out of range.",
+        ),
+    ],
+)
+def test_bad_list_parameters_are_a_400_naming_them(query, field, message):
+    client, _member = member_app()
+    response = client.get("/api/v1/me/ledger", query)
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {field: [message]}
+
+
+def test_list_filters_take_any_offset_and_ignore_an_empty_value():
+    client, member = member_app()
+    points_earn(member=member, points=10, source=EntrySource.API)
+    # +20:58 is a valid ISO 8601 offset that PostgreSQL would refuse as is.
+    after = client.get("/api/v1/me/ledger", {"occurred_after": "2000-01-01T20:58:00+20:58"})
+    empty = client.get("/api/v1/me/ledger", {"kind": "", "occurred_before": ""})
+    assert (after.status_code, after.json()["count"]) == (200, 1)
+    assert (empty.status_code, empty.json()["count"]) == (200, 1)

@@ -1,0 +1,188 @@
+"""POST /api/v1/events (one or a batch), GET /api/v1/events/{client_id}, /me/events."""
+
+import pytest
+
+from challenges.models import Event
+from members.member_tokens import member_token_login
+from tests.challenges.support import event, integration, preset, process
+from tests.members.factories import MemberFactory, StoreFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_single_event_accepted_then_replayed_then_conflict():
+    member = MemberFactory()
+    pos = integration("events:write")
+    body = event("C-1", member, "app_open")
+
+    first = pos.post("/api/v1/events", body, format="json")
+    again = pos.post("/api/v1/events", body, format="json")
+    other = pos.post("/api/v1/events", {**body, "type": "visit"}, format="json")
+
+    assert first.status_code == 201
+    assert first.json()["status"] == "pending"
+    assert first.json()["client_id"] == "C-1"
+    assert (again.status_code, again["Idempotent-Replay"]) == (200, "true")
+    assert again.json() == first.json()
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_conflict"
+    assert Event.objects.count() == 1
+
+
+def test_single_invalid_event_names_the_field_and_stores_nothing():
+    member = MemberFactory()
+    pos = integration("events:write")
+
+    bad_payload = pos.post(
+        "/api/v1/events",
+        event("C-1", member, "sns_follow", payload={"platform": "myspace", "account": "@a"}),
+        format="json",
+    )
+    unknown_member = pos.post(
+        "/api/v1/events", {**event("C-2", member, "visit"), "member_number": "0"}, format="json"
+    )
+    purchase = pos.post("/api/v1/events", event("C-3", member, "purchase"), format="json")
+
+    assert bad_payload.status_code == 400
+    assert bad_payload.json()["error"]["fields"] == {
+        "payload": [
+            "platform: 'myspace' is not one of "
+            "['instagram', 'x', 'line', 'tiktok', 'facebook', 'youtube']"
+        ]
+    }
+    assert unknown_member.json()["error"]["fields"] == {
+        "member_number": ["No member has this number."]
+    }
+    assert purchase.json()["error"]["fields"] == {
+        "type": ["Send purchase events to /api/v1/purchases."]
+    }
+    assert Event.objects.count() == 0
+
+
+def test_batch_reports_each_invalid_item_and_keeps_the_valid_ones():
+    member = MemberFactory()
+    StoreFactory(code="TKY01")
+    pos = integration("events:write")
+    existing = event("B-0", member, "app_open")
+    pos.post("/api/v1/events", existing, format="json")
+    batch = [
+        event("B-1", member, "visit", store_code="TKY01"),
+        event("B-2", member, "visit", store_code="NOPE"),
+        existing,
+        {**existing, "type": "visit"},
+        event("B-3", member, "no_such_type"),
+        {"client_id": "B-4"},
+        event("B-1", member, "visit", store_code="TKY01"),
+    ]
+
+    response = pos.post("/api/v1/events", {"events": batch}, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"], body["conflicts"]) == (
+        1,
+        2,
+        3,
+        1,
+    )
+    results = [(r["index"], r["client_id"], r["result"]) for r in body["results"]]
+    assert results == [
+        (0, "B-1", "accepted"),
+        (1, "B-2", "rejected"),
+        (2, "B-0", "duplicate"),
+        (3, "B-0", "conflict"),
+        (4, "B-3", "rejected"),
+        (5, "B-4", "rejected"),
+        (6, "B-1", "duplicate"),
+    ]
+    assert body["results"][1]["errors"] == {"store_code": ["No store has this code."]}
+    assert body["results"][4]["errors"] == {"type": ["Unknown event type."]}
+    assert set(body["results"][5]["errors"]) == {"type", "member_number", "occurred_at"}
+    assert sorted(Event.objects.values_list("client_id", flat=True)) == ["B-0", "B-1"]
+
+
+def test_batch_over_the_limit_is_refused_whole():
+    member = MemberFactory()
+    pos = integration("events:write")
+    batch = [event(f"B-{n}", member, "app_open") for n in range(1001)]
+
+    response = pos.post("/api/v1/events", {"events": batch}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["events"]
+    assert Event.objects.count() == 0
+
+
+def test_store_bound_key_sends_events_only_for_its_store():
+    member = MemberFactory()
+    mine, other = StoreFactory(code="MINE"), StoreFactory(code="OTHER")
+    pos = integration("events:write", store=mine)
+
+    ok = pos.post("/api/v1/events", event("C-1", member, "visit", store_code="MINE"), format="json")
+    refused = pos.post(
+        "/api/v1/events", event("C-2", member, "visit", store_code=other.code), format="json"
+    )
+
+    assert ok.status_code == 201
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"] == {
+        "store_code": ["This API key may send events only for store MINE."]
+    }
+
+
+def test_event_status_and_effects_visible_to_the_sender_only():
+    preset("survey_answered", survey="nps", points=30)
+    member = MemberFactory()
+    sender = integration("events:write", "events:read")
+    sender.post(
+        "/api/v1/events",
+        event("S-1", member, "survey_answered", payload={"survey": "nps"}),
+        format="json",
+    )
+    before = sender.get("/api/v1/events/S-1").json()
+    process()
+
+    after = sender.get("/api/v1/events/S-1")
+    stranger = integration("events:read").get("/api/v1/events/S-1")
+
+    assert before["status"] == "pending"
+    assert before["effects"] == []
+    assert after.status_code == 200
+    assert after.json()["status"] == "processed"
+    assert [
+        (e["challenge"], e["version"], e["kind"], e["points"]) for e in after.json()["effects"]
+    ] == [("survey-answered", 1, "points", 30)]
+    assert stranger.status_code == 404
+
+
+def test_member_app_events_are_the_callers_own_and_limited_to_app_types():
+    preset("sns_follow", platform="instagram", account="@tea", points=100)
+    member, other = MemberFactory(), MemberFactory()
+    user = UserFactory(username="m1")
+    member.user = user
+    member.save(update_fields=["user"])
+    _token, raw = member_token_login(login=member.member_number, password="pass-word-123")
+    from rest_framework.test import APIClient
+
+    app = APIClient()
+    app.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    follow = {
+        "client_id": "app-1",
+        "type": "sns_follow",
+        "occurred_at": "2026-06-05T10:00:00+09:00",
+        "payload": {"platform": "instagram", "account": "@tea"},
+        "member_number": other.member_number,  # ignored: always the caller
+    }
+
+    sent = app.post("/api/v1/me/events", follow, format="json")
+    visit = app.post(
+        "/api/v1/me/events",
+        {**follow, "client_id": "app-2", "type": "visit", "payload": {}},
+        format="json",
+    )
+
+    assert sent.status_code == 201
+    assert sent.json()["member_number"] == member.member_number
+    assert Event.objects.get().member == member
+    assert visit.status_code == 400
+    assert visit.json()["error"]["fields"] == {"type": ["Members can't send this event type."]}
