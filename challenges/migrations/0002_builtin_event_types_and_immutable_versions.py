@@ -6,66 +6,7 @@ foreign keys of what a version produced (and to Django's test flush).
 
 from django.db import migrations
 
-BUILTIN = [
-    ("purchase", "Purchase", False, {}),
-    ("return", "Return", False, {}),
-    ("visit", "Store visit (check-in)", False, {"type": "object"}),
-    (
-        "sns_follow",
-        "SNS follow",
-        True,
-        {
-            "type": "object",
-            "properties": {
-                "platform": {
-                    "type": "string",
-                    "enum": ["instagram", "x", "line", "tiktok", "facebook", "youtube"],
-                },
-                "account": {"type": "string", "minLength": 1, "maxLength": 100},
-            },
-            "required": ["platform", "account"],
-            "additionalProperties": False,
-        },
-    ),
-    (
-        "survey_answered",
-        "Survey answered",
-        True,
-        {
-            "type": "object",
-            "properties": {
-                "survey": {"type": "string", "minLength": 1, "maxLength": 64},
-                "score": {"type": "number"},
-            },
-            "required": ["survey"],
-            "additionalProperties": False,
-        },
-    ),
-    (
-        "event_attendance",
-        "Event attendance",
-        True,
-        {
-            "type": "object",
-            "properties": {"event_code": {"type": "string", "minLength": 1, "maxLength": 64}},
-            "required": ["event_code"],
-            "additionalProperties": False,
-        },
-    ),
-    ("app_open", "App opened", True, {"type": "object", "additionalProperties": False}),
-    (
-        "referral",
-        "Referral",
-        False,
-        {
-            "type": "object",
-            "properties": {"referred_member_number": {"type": "string", "pattern": "^[0-9]{16}$"}},
-            "required": ["referred_member_number"],
-            "additionalProperties": False,
-        },
-    ),
-    ("profile_completed", "Profile completed", False, {"type": "object"}),
-]
+from challenges.builtin_types import event_types_ensure_builtin
 
 TABLE = "challenges_challengeversion"
 PG_FUNCTION = """
@@ -80,17 +21,7 @@ $$ LANGUAGE plpgsql;
 
 
 def forwards(apps, schema_editor):
-    EventType = apps.get_model("challenges", "EventType")
-    for code, name, member_app, schema in BUILTIN:
-        EventType.objects.update_or_create(
-            code=code,
-            defaults={
-                "name": name,
-                "builtin": True,
-                "member_app": member_app,
-                "payload_schema": schema,
-            },
-        )
+    event_types_ensure_builtin(apps.get_model("challenges", "EventType"))
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute(PG_FUNCTION)

@@ -14,6 +14,7 @@ import time
 import pytest
 from django.db.models import Sum
 
+from challenges.builtin_types import event_types_ensure_builtin
 from challenges.models import Award, ChallengeCounter, Event, Verification
 from challenges.models.events import WeatherObservation
 from challenges.services import challenge_create
@@ -33,11 +34,7 @@ from tests.workers import (
     wait_until,
 )
 
-# serialized_rollback: the built-in event types (a data migration) survive earlier flushes.
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 DONE_TIMEOUT = 90
 
@@ -46,6 +43,7 @@ DONE_TIMEOUT = 90
 def workers(django_db_setup, tmp_path):
     """Two worker processes on one queue; small batches so a run spans many transactions."""
     require_real_workers()
+    event_types_ensure_builtin()  # an earlier transactional test's flush removed them
     queue = new_queue()
     started = []
     try:

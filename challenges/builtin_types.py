@@ -1,0 +1,81 @@
+"""The built-in event types (code, name, members may send it, payload JSON Schema).
+
+Installed by migration 0002; `event_types_ensure_builtin` puts them back where a database was
+emptied without migrating again (a test flush).
+"""
+
+BUILTIN = [
+    ("purchase", "Purchase", False, {}),
+    ("return", "Return", False, {}),
+    ("visit", "Store visit (check-in)", False, {"type": "object"}),
+    (
+        "sns_follow",
+        "SNS follow",
+        True,
+        {
+            "type": "object",
+            "properties": {
+                "platform": {
+                    "type": "string",
+                    "enum": ["instagram", "x", "line", "tiktok", "facebook", "youtube"],
+                },
+                "account": {"type": "string", "minLength": 1, "maxLength": 100},
+            },
+            "required": ["platform", "account"],
+            "additionalProperties": False,
+        },
+    ),
+    (
+        "survey_answered",
+        "Survey answered",
+        True,
+        {
+            "type": "object",
+            "properties": {
+                "survey": {"type": "string", "minLength": 1, "maxLength": 64},
+                "score": {"type": "number"},
+            },
+            "required": ["survey"],
+            "additionalProperties": False,
+        },
+    ),
+    (
+        "event_attendance",
+        "Event attendance",
+        True,
+        {
+            "type": "object",
+            "properties": {"event_code": {"type": "string", "minLength": 1, "maxLength": 64}},
+            "required": ["event_code"],
+            "additionalProperties": False,
+        },
+    ),
+    ("app_open", "App opened", True, {"type": "object", "additionalProperties": False}),
+    (
+        "referral",
+        "Referral",
+        False,
+        {
+            "type": "object",
+            "properties": {"referred_member_number": {"type": "string", "pattern": "^[0-9]{16}$"}},
+            "required": ["referred_member_number"],
+            "additionalProperties": False,
+        },
+    ),
+    ("profile_completed", "Profile completed", False, {"type": "object"}),
+]
+
+
+def event_types_ensure_builtin(event_type_model=None) -> None:
+    if event_type_model is None:
+        from .models import EventType as event_type_model
+    for code, name, member_app, schema in BUILTIN:
+        event_type_model.objects.update_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "builtin": True,
+                "member_app": member_app,
+                "payload_schema": schema,
+            },
+        )
