@@ -163,7 +163,7 @@ class DefinitionSerializer(serializers.Serializer):
             validate_condition(tree, payload_fields=payload_fields(triggers))
         except InvalidCondition as exc:
             raise serializers.ValidationError(
-                [f"{e.path or 'condition'}: {e.message}" for e in exc.errors]
+                [f"{e.path}: {e.message}" if e.path else e.message for e in exc.errors]
             ) from None
         return tree
 

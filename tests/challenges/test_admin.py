@@ -1,0 +1,135 @@
+"""The challenge admin: marketers create and edit challenges (new versions), store staff work
+the verification queue."""
+
+import json
+
+import pytest
+
+from challenges.models import Challenge, ChallengeVersion, EventType, Verification
+from challenges.processing import events_process_pending
+from loyalty.models import LedgerEntry
+from tests.challenges.support import event, integration, preset
+from tests.members.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+DEFINITION = {
+    "name": "Open the app",
+    "triggers": ["app_open"],
+    "effects": [{"type": "points", "points": 5}],
+    "starts_at": "2026-01-01T00:00:00+09:00",
+}
+
+
+def test_marketer_creates_then_edits_a_challenge_making_versions(marketer):
+    client, user = marketer
+    created = client.post(
+        "/admin/challenges/challenge/add/",
+        {"code": "open", "status": "active", "definition": json.dumps(DEFINITION), "start_from_preset": ""},
+    )
+    assert created.status_code == 302
+    challenge = Challenge.objects.get(code="open")
+    assert (challenge.status, challenge.current_version.number) == ("active", 1)
+    assert challenge.current_version.created_by == user
+
+    edited = {**DEFINITION, "effects": [{"type": "points", "points": 8}]}
+    changed = client.post(
+        f"/admin/challenges/challenge/{challenge.pk}/change/",
+        {"code": "open", "status": "paused", "definition": json.dumps(edited), "start_from_preset": ""},
+    )
+    assert changed.status_code == 302
+    challenge.refresh_from_db()
+    assert challenge.status == "paused"
+    assert [(v.number, v.effects) for v in ChallengeVersion.objects.order_by("number")] == [
+        (1, [{"type": "points", "points": 5}]),
+        (2, [{"type": "points", "points": 8}]),
+    ]
+
+
+def test_invalid_definition_is_shown_on_the_form_and_saves_nothing(marketer):
+    client, _user = marketer
+    bad = {**DEFINITION, "conditions": {"field": "event.amout", "op": "eq", "value": 1}}
+
+    response = client.post(
+        "/admin/challenges/challenge/add/",
+        {"code": "bad", "status": "draft", "definition": json.dumps(bad), "start_from_preset": ""},
+    )
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["definition"]
+    assert errors[0].startswith("conditions: unknown field 'event.amout'")
+    assert Challenge.objects.count() == 0
+
+
+def test_a_preset_fills_an_empty_definition(marketer):
+    client, _user = marketer
+    response = client.post(
+        "/admin/challenges/challenge/add/",
+        {"code": "rain", "status": "draft", "definition": "", "start_from_preset": "rainy_day_visit"},
+    )
+    assert response.status_code == 302
+    version = Challenge.objects.get(code="rain").current_version
+    assert (version.name, version.triggers) == ("Rainy day visit", ["visit"])
+    assert Challenge.objects.get(code="rain").preset == "rainy_day_visit"
+
+
+def test_store_staff_approve_a_verification_and_the_points_arrive(staff):
+    client, user = staff
+    preset("sns_follow", account="@tea", points=70)
+    member = MemberFactory()
+    integration().post(
+        "/api/v1/events",
+        event("F-1", member, "sns_follow", payload={"platform": "instagram", "account": "@tea"}),
+        format="json",
+    )
+    events_process_pending()
+    verification = Verification.objects.get()
+
+    listing = client.get("/admin/challenges/verification/?status__exact=pending")
+    decided = client.post(
+        f"/admin/challenges/verification/{verification.pk}/change/",
+        {"decision": "approve", "note": "follow seen on the phone"},
+    )
+
+    assert listing.status_code == 200
+    assert [v.pk for v in listing.context["cl"].result_list] == [verification.pk]
+    assert decided.status_code == 302
+    verification.refresh_from_db()
+    assert (verification.status, verification.decided_by) == ("approved", user)
+    assert list(
+        LedgerEntry.objects.filter(member=member, source="challenge").values_list(
+            "points", flat=True
+        )
+    ) == [70]
+    # Decided: no longer editable.
+    assert (
+        client.get(f"/admin/challenges/verification/{verification.pk}/change/").context[
+            "has_change_permission"
+        ]
+        is False
+    )
+
+
+def test_custom_event_type_schema_is_checked(marketer):
+    client, _user = marketer
+    bad = client.post(
+        "/admin/challenges/eventtype/add/",
+        {"code": "quiz", "name": "Quiz", "payload_schema": json.dumps({"type": "array"})},
+    )
+    good = client.post(
+        "/admin/challenges/eventtype/add/",
+        {
+            "code": "quiz",
+            "name": "Quiz",
+            "member_app": "on",
+            "payload_schema": json.dumps(
+                {"type": "object", "properties": {"score": {"type": "integer"}}}
+            ),
+        },
+    )
+    assert bad.status_code == 200
+    assert bad.context["adminform"].form.errors["payload_schema"] == [
+        'A payload schema must describe an object ("type": "object").'
+    ]
+    assert good.status_code == 302
+    assert EventType.objects.get(code="quiz").member_app is True
