@@ -20,7 +20,7 @@ from .common import (
     member_from_body,
     store_for_key,
 )
-from .fields import StrictCharField
+from .fields import StrictCharField, StrictSlugRelatedField
 from .idempotency import idempotent, replay_headers
 from .schema import IDEMPOTENCY_CONFLICT, error_response, field_error
 
@@ -63,9 +63,7 @@ class CouponSerializer(serializers.ModelSerializer):
 
 
 class IssueInSerializer(serializers.Serializer):
-    template = serializers.SlugRelatedField(
-        slug_field="code", queryset=CouponTemplate.objects.all()
-    )
+    template = StrictSlugRelatedField(slug_field="code", queryset=CouponTemplate.objects.all())
     member_number = StrictCharField(max_length=16)
 
 

@@ -29,10 +29,13 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictSlugRelatedField(serializers.SlugRelatedField):
-    """An empty string is not a null (DRF's related fields take it for one)."""
+    """A slug is a string: not a number, not "" (DRF's related fields take it for a null),
+    and without NUL, which PostgreSQL refuses in a query (a 500, not a 400)."""
 
     def run_validation(self, data=empty):
-        if data == "":
+        if data == "" or (data not in (empty, None) and not isinstance(data, str)):
+            self.fail("invalid")
+        if isinstance(data, str) and "\x00" in data:
             self.fail("invalid")
         return super().run_validation(data)
 

@@ -121,3 +121,30 @@ def test_list_filters_take_any_offset_and_ignore_an_empty_value():
     empty = client.get("/api/v1/me/ledger", {"kind": "", "occurred_before": ""})
     assert (after.status_code, after.json()["count"]) == (200, 1)
     assert (empty.status_code, empty.json()["count"]) == (200, 1)
+
+
+@pytest.mark.parametrize(
+    ("url", "scope", "body", "field"),
+    [
+        ("/api/v1/coupons/issue", "coupons:issue", {"template": "welcome\x00500"}, "template"),
+        ("/api/v1/coupons/issue", "coupons:issue", {"template": 500}, "template"),
+        ("/api/v1/members", "members:write", {"home_store": "TYO\x0001"}, "home_store"),
+        ("/api/v1/members", "members:write", {"home_store": ""}, "home_store"),
+    ],
+)
+def test_references_by_code_must_be_plain_strings(url, scope, body, field):
+    _key, raw = api_key_create(name="POS", scopes=[scope])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    member = MemberFactory()
+    response = client.post(
+        url,
+        {"member_number": member.member_number, **body},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="ref-1",
+    )
+    assert (response.status_code, response.json()["error"]["fields"]) == (
+        400,
+        {field: ["Invalid value."]},
+    )
+    assert IdempotencyRecord.objects.count() == 0

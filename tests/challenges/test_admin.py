@@ -25,7 +25,12 @@ def test_marketer_creates_then_edits_a_challenge_making_versions(marketer):
     client, user = marketer
     created = client.post(
         "/admin/challenges/challenge/add/",
-        {"code": "open", "status": "active", "definition": json.dumps(DEFINITION), "start_from_preset": ""},
+        {
+            "code": "open",
+            "status": "active",
+            "definition": json.dumps(DEFINITION),
+            "start_from_preset": "",
+        },
     )
     assert created.status_code == 302
     challenge = Challenge.objects.get(code="open")
@@ -35,7 +40,12 @@ def test_marketer_creates_then_edits_a_challenge_making_versions(marketer):
     edited = {**DEFINITION, "effects": [{"type": "points", "points": 8}]}
     changed = client.post(
         f"/admin/challenges/challenge/{challenge.pk}/change/",
-        {"code": "open", "status": "paused", "definition": json.dumps(edited), "start_from_preset": ""},
+        {
+            "code": "open",
+            "status": "paused",
+            "definition": json.dumps(edited),
+            "start_from_preset": "",
+        },
     )
     assert changed.status_code == 302
     challenge.refresh_from_db()
@@ -65,7 +75,12 @@ def test_a_preset_fills_an_empty_definition(marketer):
     client, _user = marketer
     response = client.post(
         "/admin/challenges/challenge/add/",
-        {"code": "rain", "status": "draft", "definition": "", "start_from_preset": "rainy_day_visit"},
+        {
+            "code": "rain",
+            "status": "draft",
+            "definition": "",
+            "start_from_preset": "rainy_day_visit",
+        },
     )
     assert response.status_code == 302
     version = Challenge.objects.get(code="rain").current_version
