@@ -1,7 +1,12 @@
 """Events intake and challenge dry-run for integrations (`/api/v1/events`, `/api/v1/challenges`)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -13,6 +18,7 @@ from loyalty.api.idempotency import replay_headers
 from members.authentication import scoped
 from members.models import Member
 
+from . import api_examples as examples
 from .dry_run import DryRunEventSerializer, dry_run
 from .intake import MAX_BATCH, EventInSerializer, events_ingest
 from .models import Award, Challenge, Event
@@ -40,7 +46,9 @@ class VerificationOutSerializer(serializers.Serializer):
 class EventOutSerializer(serializers.ModelSerializer):
     type = serializers.SlugRelatedField(slug_field="code", read_only=True)
     member_number = serializers.CharField(source="member.member_number")
-    store_code = serializers.SlugRelatedField(source="store", slug_field="code", read_only=True)
+    store_code = serializers.SlugRelatedField(
+        source="store", slug_field="code", read_only=True, allow_null=True
+    )
     effects = EffectSerializer(source="awards", many=True, read_only=True)
     verifications = VerificationOutSerializer(many=True, read_only=True)
 
@@ -144,13 +152,19 @@ class EventsView(APIView):
     @extend_schema(
         operation_id="events_create",
         request=EventInSerializer,
+        examples=examples.EVENTS_CREATE,
         responses={
             201: EventOutSerializer,
             200: OpenApiResponse(
-                BatchOutSerializer,
+                PolymorphicProxySerializer(
+                    component_name="EventReplayOrBatch",
+                    serializers=[EventOutSerializer, BatchOutSerializer],
+                    resource_type_field_name=None,
+                ),
                 description='A batch ({"events": [...]}, up to 1,000): one result per item; '
                 "or the replay of a single event already received.",
             ),
+            409: examples.CLIENT_ID_CONFLICT,
         },
         summary='Send one event, or a batch of up to 1,000 as {"events": [...]}',
         description=(
@@ -182,7 +196,11 @@ class EventsView(APIView):
 class EventDetailView(APIView):
     permission_classes = [scoped("events:read")]
 
-    @extend_schema(operation_id="events_retrieve", responses={200: EventOutSerializer})
+    @extend_schema(
+        operation_id="events_retrieve",
+        responses={200: EventOutSerializer},
+        examples=examples.EVENTS_RETRIEVE,
+    )
     def get(self, request, client_id: str):
         event = get_object_or_404(
             Event.objects.select_related("type", "member", "store").prefetch_related(
@@ -216,6 +234,7 @@ class DryRunView(APIView):
     @extend_schema(
         operation_id="challenges_dry_run",
         request=DryRunEventSerializer,
+        examples=examples.DRY_RUN,
         responses={
             200: inline_serializer(
                 "DryRun",

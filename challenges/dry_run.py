@@ -14,6 +14,14 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
+from loyalty.api.fields import (
+    MAX_YEN,
+    EventTimeField,
+    JsonObjectField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictSlugRelatedField,
+)
 from loyalty.api.purchases import LineSerializer
 from loyalty.models.purchases import Channel
 from loyalty.purchases import Line, purchase_record
@@ -27,18 +35,18 @@ from .processing import Batch, active_rules
 
 
 class DryRunEventSerializer(serializers.Serializer):
-    type = serializers.SlugRelatedField(slug_field="code", queryset=EventType.objects.all())
-    member_number = serializers.CharField(max_length=16)
-    occurred_at = serializers.DateTimeField(required=False, help_text="Default: now.")
-    store_code = serializers.SlugRelatedField(
+    type = StrictSlugRelatedField(slug_field="code", queryset=EventType.objects.all())
+    member_number = StrictCharField(max_length=16)
+    occurred_at = EventTimeField(required=False, help_text="Default: now.")
+    store_code = StrictSlugRelatedField(
         slug_field="code", queryset=Store.objects.all(), required=False, allow_null=True
     )
-    payload = serializers.DictField(required=False, default=dict)
+    payload = JsonObjectField(required=False, default=dict)
     weather = WeatherSerializer(required=False, allow_null=True, default=None)
     # Purchases only:
-    total = serializers.IntegerField(min_value=0, required=False)
+    total = StrictIntegerField(min_value=0, max_value=MAX_YEN, required=False)
     lines = LineSerializer(many=True, required=False, default=list, max_length=500)
-    staff_code = serializers.SlugRelatedField(
+    staff_code = StrictSlugRelatedField(
         slug_field="code", queryset=Staff.objects.all(), required=False, allow_null=True
     )
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.STORE)

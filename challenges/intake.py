@@ -14,12 +14,19 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from rest_framework import serializers
 
+from loyalty.api.fields import (
+    EventTimeField,
+    JsonObjectField,
+    StrictCharField,
+    StrictFloatField,
+)
 from loyalty.models import Purchase, PurchaseReturn
 from members.models import Member, Store
 
@@ -33,16 +40,16 @@ OWN_ENDPOINT = {"purchase": "/api/v1/purchases", "return": "/api/v1/returns"}
 
 class WeatherSerializer(serializers.Serializer):
     condition = serializers.ChoiceField(choices=WeatherObservation.Condition.choices)
-    precipitation_mm = serializers.FloatField(min_value=0, max_value=2000, default=0.0)
+    precipitation_mm = StrictFloatField(min_value=0, max_value=2000, default=0.0)
 
 
 class EventInSerializer(serializers.Serializer):
-    client_id = serializers.CharField(max_length=64)
-    type = serializers.SlugField(max_length=40)
-    member_number = serializers.CharField(max_length=16)
-    occurred_at = serializers.DateTimeField()
-    store_code = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    payload = serializers.DictField(required=False, default=dict)
+    client_id = StrictCharField(max_length=64)
+    type = StrictCharField(max_length=40, validators=[validate_slug])
+    member_number = StrictCharField(max_length=16)
+    occurred_at = EventTimeField()
+    store_code = StrictCharField(max_length=32, required=False, allow_blank=True, default="")
+    payload = JsonObjectField(required=False, default=dict)
     weather = WeatherSerializer(required=False, allow_null=True, default=None)
 
 

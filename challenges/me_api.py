@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from members.authentication import IsMember
 from members.models import Member
 
+from . import api_examples as examples
 from . import evaluator
 from .api import EventOutSerializer, events_response
 from .definitions import rule_for
@@ -30,7 +31,12 @@ class MeEventsView(APIView):
     @extend_schema(
         operation_id="me_events_create",
         request=MeEventInSerializer,
-        responses={201: EventOutSerializer, 200: EventOutSerializer},
+        examples=examples.ME_EVENTS_CREATE,
+        responses={
+            201: EventOutSerializer,
+            200: EventOutSerializer,
+            409: examples.CLIENT_ID_CONFLICT,
+        },
         summary="Send an app event (SNS follow, app open, survey answered, event attendance)",
         description="Only event types marked for the member app; idempotent on client_id.",
     )
@@ -72,6 +78,7 @@ class MeChallengesView(APIView):
     @extend_schema(
         operation_id="me_challenges_list",
         responses={200: MeChallengeSerializer(many=True)},
+        examples=examples.ME_CHALLENGES,
         summary="Challenges the member can take part in now, with their progress",
     )
     def get(self, request):

@@ -6,6 +6,7 @@ a price built as text) that deserves a 400 naming the field rather than a guess.
 """
 
 import datetime as dt
+import json
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -68,3 +69,25 @@ class EventTimeField(serializers.DateTimeField):
         if parsed > timezone.now() + MAX_CLOCK_SKEW:
             self.fail("future")
         return parsed
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number (true/false and strings refused)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonObjectField(serializers.DictField):
+    """A JSON object stored as is. PostgreSQL's jsonb refuses the NUL character (a 500, not a
+    400), so it is refused here, in keys and values at any depth."""
+
+    default_error_messages = {"nul": _("Must not contain the NUL character (\\u0000).")}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if "\\u0000" in json.dumps(value):
+            self.fail("nul")
+        return value
