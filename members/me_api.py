@@ -236,9 +236,21 @@ class MePointsView(APIView):
         return Response(PointsOutSerializer(body).data)
 
 
+class EntryChallengeSerializer(serializers.Serializer):
+    code = serializers.CharField(source="challenge.code")
+    version = serializers.IntegerField(source="number")
+    name = serializers.CharField()
+
+
 class LedgerEntrySerializer(serializers.ModelSerializer):
     store = serializers.SlugRelatedField(
         source="purchase.store", slug_field="code", read_only=True, allow_null=True
+    )
+    challenge = EntryChallengeSerializer(
+        source="challenge_version",
+        read_only=True,
+        allow_null=True,
+        help_text="The challenge version that produced this entry, if one did.",
     )
 
     class Meta:
@@ -253,6 +265,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
             "reason",
             "reference",
             "store",
+            "challenge",
             "available_at",
             "expires_at",
         ]
@@ -289,6 +302,7 @@ class LedgerFilter(django_filters.FilterSet):
                     "reason": "",
                     "reference": "POS-TYO01-20260501-0042",
                     "store": "TYO01",
+                    "challenge": None,
                     "available_at": "2026-05-01T10:00:00+09:00",
                     "expires_at": "2027-05-01T10:00:00+09:00",
                 },
@@ -307,7 +321,7 @@ class MeLedgerView(generics.ListAPIView):
             return LedgerEntry.objects.none()
         return (
             LedgerEntry.objects.filter(member_id=self.request.auth.member_id)
-            .select_related("purchase__store")
+            .select_related("purchase__store", "challenge_version__challenge")
             .order_by("-occurred_at", "-id")
         )
 

@@ -402,3 +402,22 @@ def test_dry_run_quotes_member_data_only_to_keys_that_may_read_members():
         "condition: member.age does not match (members:read shows the value)"
     )
     assert sighted.json()["outcomes"][0]["reason"] == ("condition: member.age is 36, needs gte 99")
+
+
+def test_member_ledger_says_which_challenge_version_produced_an_entry():
+    challenge_create(code="open", definition=visit_rule("Open", points=4), status="active")
+    member = MemberFactory()
+    member.user = UserFactory(username="ledger-user")
+    member.save(update_fields=["user"])
+    open_app(integration(), member, "E-1")
+    process()
+    _token, raw = member_token_login(login=member.member_number, password="pass-word-123")
+    from rest_framework.test import APIClient
+
+    app = APIClient()
+    app.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    [entry] = app.get("/api/v1/me/ledger").json()["results"]
+
+    assert (entry["points"], entry["source"]) == (4, "challenge")
+    assert entry["challenge"] == {"code": "open", "version": 1, "name": "Open"}
