@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from loyalty.admin_base import ReadOnlyAdmin
-from loyalty.errors import LoyaltyError
+from loyalty.api.errors import error_fields
 
 from .definitions import definition_from_version
 from .intake import schema_check
@@ -31,18 +31,9 @@ from .services import (
 from .verification import verification_decide
 
 
-def _flatten(detail, prefix="") -> list[str]:
-    if isinstance(detail, dict):
-        return [m for key, value in detail.items() for m in _flatten(value, f"{prefix}{key}.")]
-    if isinstance(detail, list):
-        out = []
-        for index, item in enumerate(detail):
-            if isinstance(item, dict | list):
-                out += _flatten(item, f"{prefix[:-1]}[{index}].")
-            else:
-                out.append(f"{prefix[:-1]}: {item}" if prefix else str(item))
-        return out
-    return [f"{prefix[:-1]}: {detail}" if prefix else str(detail)]
+def _messages(detail) -> list[str]:
+    """A definition's validation errors as "path: message" lines for the form."""
+    return [f"{path}: {m}" for path, messages in error_fields(detail).items() for m in messages]
 
 
 class ChallengeForm(forms.ModelForm):
@@ -85,7 +76,7 @@ class ChallengeForm(forms.ModelForm):
         try:
             definition_validate(definition)
         except ApiValidationError as exc:
-            raise forms.ValidationError({"definition": _flatten(exc.detail)}) from None
+            raise forms.ValidationError({"definition": _messages(exc.detail)}) from None
         status = cleaned.get("status")
         old = self.instance.status if self.instance.pk else Challenge.Status.DRAFT
         if status and status != old and status not in TRANSITIONS[old]:
@@ -157,12 +148,6 @@ class ChallengeAdmin(admin.ModelAdmin):
         return False
 
 
-class _FormError(Exception):
-    def __init__(self, messages):
-        super().__init__("; ".join(messages))
-        self.messages = messages
-
-
 @admin.register(ChallengeVersion)
 class ChallengeVersionAdmin(ReadOnlyAdmin):
     list_display = [
@@ -211,6 +196,12 @@ class VerificationForm(forms.ModelForm):
         model = Verification
         fields = ["note"]
 
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("decision") == "reject" and not (cleaned.get("note") or "").strip():
+            raise forms.ValidationError({"note": _("Say why the event is rejected.")})
+        return cleaned
+
 
 @admin.register(Verification)
 class VerificationAdmin(admin.ModelAdmin):
@@ -255,26 +246,12 @@ class VerificationAdmin(admin.ModelAdmin):
         return allowed and (obj is None or obj.status == Verification.Status.PENDING)
 
     def save_model(self, request, obj, form, change):
-        try:
-            verification_decide(
-                verification=obj,
-                approve=form.cleaned_data["decision"] == "approve",
-                note=form.cleaned_data["note"],
-                user=request.user,
-            )
-        except LoyaltyError as exc:
-            raise _FormError([str(exc.message)]) from exc
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except _FormError as exc:
-            from django.contrib import messages
-            from django.http import HttpResponseRedirect
-
-            for message in exc.messages:
-                self.message_user(request, message, level=messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+        verification_decide(
+            verification=obj,
+            approve=form.cleaned_data["decision"] == "approve",
+            note=form.cleaned_data["note"],
+            user=request.user,
+        )
 
 
 @admin.register(Event)

@@ -132,10 +132,7 @@ def dry_run(*, challenge: Challenge, member: Member, data: dict, reveal_member: 
             r.version_id != challenge.current_version_id for r in rules
         ):
             rules.append(rule_for(challenge.current_version))
-        batch = Batch([event], now=now)
-        batch.rules = evaluator.in_order(rules)
-        batch.index = evaluator.index_by_trigger(batch.rules)
-        batch.by_challenge = {r.challenge_id: r for r in batch.rules}
+        batch = Batch([event], now=now, rules=rules)
         batch.load()
         facts = batch.facts(event)
         outcomes = evaluator.evaluate(

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from rest_framework import serializers
 
+from loyalty.api.errors import error_fields
 from loyalty.api.fields import (
     EventTimeField,
     JsonObjectField,
@@ -125,7 +126,7 @@ def events_ingest(
         client_id = str(raw.get("client_id", ""))[:64] if isinstance(raw, dict) else ""
         if not serializer.is_valid():
             results[index] = ItemResult(
-                index, client_id, "rejected", errors=_flat(serializer.errors)
+                index, client_id, "rejected", errors=error_fields(serializer.errors)
             )
         else:
             parsed.append((index, serializer.validated_data))
@@ -259,15 +260,6 @@ def _item_errors(data, types, members, stores, store_bound, member_app) -> dict:
         if messages:
             errors["payload"] = messages
     return errors
-
-
-def _flat(errors) -> dict:
-    return {
-        key: [str(m) for m in (value if isinstance(value, list) else [value])]
-        if not isinstance(value, dict)
-        else [f"{k}: {v[0] if isinstance(v, list) else v}" for k, v in value.items()]
-        for key, value in errors.items()
-    }
 
 
 def _builtin(code: str) -> EventType:

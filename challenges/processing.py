@@ -21,7 +21,8 @@ from functools import lru_cache
 import holidays as holiday_calendars
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from loyalty import policy
@@ -87,11 +88,14 @@ class MemberHistory:
 class Batch:
     """One claimed batch: the bulk-loaded context and the writes it collects."""
 
-    def __init__(self, events: list[Event], *, now: dt.datetime):
+    def __init__(
+        self, events: list[Event], *, now: dt.datetime, rules: list[evaluator.Rule] | None = None
+    ):
+        """`rules`: the active challenges by default; dry-run and verification pass their own."""
         self.events = events
         self.now = now
         self.zone = _zone()
-        self.rules = active_rules()
+        self.rules = active_rules() if rules is None else evaluator.in_order(rules)
         self.index = evaluator.index_by_trigger(self.rules)
         self.by_challenge = {rule.challenge_id: rule for rule in self.rules}
         self.state = evaluator.State()
@@ -203,11 +207,22 @@ class Batch:
                 counters["purchases_ever"] = row["n"]
         days = [self.local_date(e) for e in self.events]
         start = dt.datetime(min(days).year, min(days).month, 1, tzinfo=self.zone)
-        this_month = done.filter(occurred_at__gte=start)
-        for event in this_month.values("member_id", "type__code", "occurred_at", "purchase__total"):
-            month = evaluator.period_key("month", event["occurred_at"].astimezone(self.zone).date())
-            counters = self.history[event["member_id"]].counters
-            self._count(counters, event["type__code"], month, event["purchase__total"] or 0)
+        # Aggregated in the database: one row per member, type and month, not per event.
+        per_month = (
+            done.filter(occurred_at__gte=start)
+            .annotate(month=TruncMonth("occurred_at", tzinfo=self.zone))
+            .values("member_id", "type__code", "month")
+            .annotate(n=Count("id"), spend=Sum("purchase__total", default=0))
+        )
+        for row in per_month:
+            month = evaluator.period_key("month", row["month"].date())
+            counters = self.history[row["member_id"]].counters
+            counters[f"events:{month}"] += row["n"]
+            if row["type__code"] == "visit":
+                counters[f"visits:{month}"] += row["n"]
+            elif row["type__code"] == "purchase":
+                counters[f"purchases:{month}"] += row["n"]
+                counters[f"spend:{month}"] += row["spend"]
 
     @staticmethod
     def _count(counters, type_code: str, month: str, amount: int) -> None:

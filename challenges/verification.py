@@ -58,10 +58,7 @@ def _grant(verification: Verification) -> str:
         "type", "store", "purchase", "purchase__staff", "purchase_return"
     ).get(pk=verification.event_id)
     rule = rule_for(verification.version)
-    batch = Batch([event], now=timezone.now())
-    batch.rules = [rule]
-    batch.index = evaluator.index_by_trigger(batch.rules)
-    batch.by_challenge = {rule.challenge_id: rule}
+    batch = Batch([event], now=timezone.now(), rules=[rule])
     batch.load()
     facts = batch.facts(event)
     day = facts.event.local_date

@@ -20,7 +20,7 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-def _flatten(detail, path: str = "") -> dict[str, list[str]]:
+def error_fields(detail, path: str = "") -> dict[str, list[str]]:
     """DRF's nested error detail as {"field": [...]} with paths for nested input:
     `lines[0].quantity`, the way the services name them too."""
     if isinstance(detail, dict):
@@ -30,14 +30,14 @@ def _flatten(detail, path: str = "") -> dict[str, list[str]]:
                 name = f"{path}[{key}]"
             else:
                 name = f"{path}.{key}" if path else str(key)
-            fields.update(_flatten(value, name))
+            fields.update(error_fields(value, name))
         return fields
     if isinstance(detail, list):
         if any(isinstance(item, dict | list) for item in detail):
             # A nested list serializer: one entry per item, {} for the valid ones.
             fields = {}
             for index, item in enumerate(detail):
-                fields.update(_flatten(item, f"{path}[{index}]"))
+                fields.update(error_fields(item, f"{path}[{index}]"))
             return fields
         return {path or api_settings.NON_FIELD_ERRORS_KEY: [str(item) for item in detail]}
     return {path or api_settings.NON_FIELD_ERRORS_KEY: [str(detail)]}
@@ -67,7 +67,7 @@ def _drf_error(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
+        fields = error_fields(exc.detail)
         first = next(iter(fields.items()), ("", [""]))
         message = f"{first[0]}: {first[1][0]}" if first[0] else "Invalid input."
         response.data = error_body("invalid", message, fields)

@@ -10,15 +10,27 @@ from challenges.services import challenge_create
 from loyalty.models import LedgerEntry
 from loyalty.models.ledger import EntrySource
 from members.api_keys import api_key_create
+from members.member_tokens import member_token_login
+from members.passwords import member_login_create
 
 JST = dt.timezone(dt.timedelta(hours=9))
 START = dt.datetime(2026, 1, 1, tzinfo=JST)
+APP_PASSWORD = "kumo-no-ue-2026"
 
 
 def integration(*scopes, store=None) -> APIClient:
     _key, raw = api_key_create(name="POS", scopes=list(scopes or ["events:write"]), store=store)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    return client
+
+
+def member_app(member) -> APIClient:
+    """The member app, logged in as `member` (an app login is created for it)."""
+    member_login_create(member=member, password=APP_PASSWORD)
+    _token, raw = member_token_login(login=member.member_number, password=APP_PASSWORD)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
 
 

@@ -11,10 +11,16 @@ from challenges.processing import Batch, _claim, active_rules
 from challenges.services import challenge_create, challenge_revise, challenge_set_status
 from loyalty.ledger import ledger_sums
 from loyalty.models import Coupon
-from members.member_tokens import member_token_login
-from tests.challenges.support import START, challenge_points, event, integration, process
+from tests.challenges.support import (
+    START,
+    challenge_points,
+    event,
+    integration,
+    member_app,
+    process,
+)
 from tests.loyalty.factories import CouponTemplateFactory
-from tests.members.factories import MemberFactory, UserFactory
+from tests.members.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -327,17 +333,11 @@ def test_member_sees_challenges_with_progress():
         status="active",
     )
     member = MemberFactory()
-    member.user = UserFactory(username="app-user")
-    member.save(update_fields=["user"])
     pos = integration()
     open_app(pos, member, "E-1")
     open_app(pos, member, "E-2", when="2026-06-06T10:00:00+09:00")
     process()
-    _token, raw = member_token_login(login=member.member_number, password="pass-word-123")
-    from rest_framework.test import APIClient
-
-    app = APIClient()
-    app.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    app = member_app(member)
 
     response = app.get("/api/v1/me/challenges")
 
@@ -407,17 +407,36 @@ def test_dry_run_quotes_member_data_only_to_keys_that_may_read_members():
 def test_member_ledger_says_which_challenge_version_produced_an_entry():
     challenge_create(code="open", definition=visit_rule("Open", points=4), status="active")
     member = MemberFactory()
-    member.user = UserFactory(username="ledger-user")
-    member.save(update_fields=["user"])
     open_app(integration(), member, "E-1")
     process()
-    _token, raw = member_token_login(login=member.member_number, password="pass-word-123")
-    from rest_framework.test import APIClient
-
-    app = APIClient()
-    app.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    app = member_app(member)
 
     [entry] = app.get("/api/v1/me/ledger").json()["results"]
 
     assert (entry["points"], entry["source"]) == (4, "challenge")
     assert entry["challenge"] == {"code": "open", "version": 1, "name": "Open"}
+
+
+def test_counters_count_earlier_processed_events_of_the_same_local_month():
+    challenge_create(
+        code="second",
+        definition={
+            **visit_rule("Second open this month", points=9),
+            "conditions": {"field": "counter.events_this_month", "op": "eq", "value": 1},
+        },
+        status="active",
+    )
+    member = MemberFactory()
+    pos = integration()
+    # Processed in an earlier batch, so the counts come from the database. 1 July 00:30 in
+    # Tokyo is still 30 June in UTC: it must count for July, the local month.
+    open_app(pos, member, "E-1", when="2026-06-10T10:00:00+09:00")
+    open_app(pos, member, "E-2", when="2026-07-01T00:30:00+09:00")
+    process()
+    open_app(pos, member, "E-3", when="2026-07-05T10:00:00+09:00")
+    open_app(pos, member, "E-4", when="2026-06-20T10:00:00+09:00")
+    process()
+
+    fired = member.ledger.filter(source="challenge")
+    # E-1 and E-2 were each the first of their month; E-3 and E-4 the second.
+    assert sorted(e.award.event.client_id for e in fired) == ["E-3", "E-4"]

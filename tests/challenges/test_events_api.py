@@ -3,9 +3,8 @@
 import pytest
 
 from challenges.models import Event
-from members.member_tokens import member_token_login
-from tests.challenges.support import event, integration, preset, process
-from tests.members.factories import MemberFactory, StoreFactory, UserFactory
+from tests.challenges.support import event, integration, member_app, preset, process
+from tests.members.factories import MemberFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -158,14 +157,7 @@ def test_event_status_and_effects_visible_to_the_sender_only():
 def test_member_app_events_are_the_callers_own_and_limited_to_app_types():
     preset("sns_follow", platform="instagram", account="@tea", points=100)
     member, other = MemberFactory(), MemberFactory()
-    user = UserFactory(username="m1")
-    member.user = user
-    member.save(update_fields=["user"])
-    _token, raw = member_token_login(login=member.member_number, password="pass-word-123")
-    from rest_framework.test import APIClient
-
-    app = APIClient()
-    app.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    app = member_app(member)
     follow = {
         "client_id": "app-1",
         "type": "sns_follow",
