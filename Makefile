@@ -10,7 +10,7 @@ DEMO_MEMBERS ?= 2000
 DEMO_MONTHS ?= 12
 DEMO_SEED ?= 42
 
-.PHONY: install demo serve test lint format check-ledger worker beat bench bench-events constraints clean
+.PHONY: install demo serve test lint format check-ledger worker beat bench bench-events bench-demo-events constraints clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else \"Python 3.11+ is required (set PYTHON=python3.x)\")"
@@ -47,6 +47,9 @@ bench: install
 
 bench-events: install
 	$(BIN)/python bench/events.py
+
+bench-demo-events: install
+	$(BIN)/python bench/demo_events.py
 
 worker: install
 	$(BIN)/celery -A loyalty worker --loglevel=INFO

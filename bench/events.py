@@ -9,72 +9,46 @@ Prints, each beside its baseline and as a ratio:
   awards and ledger, mark processed) in events per second;
 - with PostgreSQL and a broker: the same with two real Celery worker processes, against a
   bare no-op Celery task round trip;
-- evaluation cost per event with 10, 100 and 1,000 active challenges (pure evaluator time).
+- evaluation cost per event with 10, 100 and 1,000 active challenges (pure evaluator time,
+  the worker's way: the rule index picks the candidate rules), for two spreads of rules: a
+  programme of campaigns (a few broad challenges, the rest each for its own event code) and
+  an unselective worst case (a tenth of the challenges match every event).
 """
 
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from _support import (  # noqa: E402 - sets Django up
+    celery_workers,
+    line,
+    real_workers_possible,
+    throwaway_database,
+)
+from django.conf import settings
+from django.db import connection
 
 N = int(os.environ.get("BENCH_EVENTS", "20000"))
 MEMBERS = int(os.environ.get("BENCH_MEMBERS", "2000"))
 
 
 def main():
-    setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database():
         run()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
-def line(label, per_s, baseline=None):
-    ratio = f"{per_s / baseline:5.2f}x baseline" if baseline else "baseline"
-    print(f"{label:<58} {per_s:9.0f} events/s  {ratio}")
-
-
-def challenges(count, start, prefix="bench"):
-    """`count` active challenges as a marketer would set them up: most on app opens (the
-    events the bench sends), each for its own campaign code, a few matching every event."""
+def challenges(count, start, prefix="bench", trigger="app_open", condition=None):
+    """`count` active challenges as a marketer would set them up (see BROAD for the default
+    spread: each for its own campaign month, a tenth matching every app open)."""
     from challenges.services import challenge_create
 
+    condition = condition or narrow_or_broad
     for n in range(count):
-        if n % 10 == 0:  # broad: any app open at a weekday daytime hour
-            condition = {
-                "all": [
-                    {"field": "time.hour", "op": "between", "value": [8, 20]},
-                    {"field": "time.weekday", "op": "in", "value": ["mon", "tue", "wed", "thu"]},
-                ]
-            }
-        else:  # narrow: one campaign's members in one tier / gender / month
-            condition = {
-                "all": [
-                    {"field": "time.month", "op": "eq", "value": 1 + n % 12},
-                    {"field": "member.gender", "op": "eq", "value": "female"},
-                    {"field": "counter.events_this_month", "op": "lt", "value": 100},
-                ]
-            }
         challenge_create(
             code=f"{prefix}-{count}-{n}",
             definition={
                 "name": f"Bench {n}",
-                "triggers": ["app_open"],
-                "conditions": condition,
+                "triggers": [trigger],
+                "conditions": condition(n),
                 "effects": [{"type": "points", "points": 1 + n % 5}],
                 "limit": {"count": 3, "period": "month"},
                 "starts_at": start,
@@ -99,8 +73,8 @@ def run():
     import datetime as dt
 
     from challenges.intake import body_hash, events_ingest
-    from challenges.models import Challenge, Event, EventType
-    from challenges.processing import Batch, _claim, active_rules, events_process_pending
+    from challenges.models import Event, EventType
+    from challenges.processing import events_process_pending
     from members.models import Member
     from members.numbers import generate_member_number
 
@@ -135,7 +109,7 @@ def run():
                 for r in rows[i : i + 1000]
             )
     baseline = N / (time.perf_counter() - started)
-    line("bulk INSERT of event rows (1,000 per statement)", baseline)
+    line("bulk INSERT of event rows (1,000 per statement)", baseline, is_baseline=True)
 
     rows = events(members, N, "ev")
     started = time.perf_counter()
@@ -154,91 +128,123 @@ def run():
         f"processing in-process, 100 challenges, batch {settings.LOYALTY_EVENT_BATCH_SIZE}", single
     )
 
-    if connection.vendor == "postgresql" and settings.CELERY_BROKER_URL.startswith("redis"):
+    if real_workers_possible():
         two_workers(members, rows_prefix="w")
 
     # Evaluation cost: 10 vs 100 vs 1,000 active challenges, on the same 2,000 events.
-    costs = {}
-    for count in (10, 100, 1000):
-        Challenge.objects.update(status="paused")
-        challenges(count, start, prefix="eval")
-        with transaction.atomic():
-            events_ingest(source_key=f"eval-{count}", items=events(members, 2000, f"x{count}"))
-        active_rules()  # compile (cached per version) before timing
-        with transaction.atomic():
-            claimed = _claim(2000)
-            batch = Batch(claimed, now=start)
-            batch.load()
-            facts = [batch.facts(e) for e in claimed]
-            from challenges import evaluator
+    for mix in (CAMPAIGNS, BROAD):
+        costs = {}
+        for count in (10, 100, 1000):
+            costs[count] = evaluation_cost(mix, count, members, start)
+            print(
+                f"evaluation, {count:>5} active challenges ({mix.name}): "
+                f"{costs[count] * 1e6:8.1f} us/event"
+            )
+        print(f"cost ratio 1,000 vs 10 challenges ({mix.name}): {costs[1000] / costs[10]:.1f}x")
 
-            started = time.perf_counter()
-            for event, fact in zip(claimed, facts, strict=True):
-                evaluator.evaluate(
-                    fact,
-                    member_id=event.member_id,
-                    rules=batch.index.get("app_open", ()),
-                    state=batch.state,
-                    explain=False,
-                )
-            costs[count] = (time.perf_counter() - started) / len(claimed)
-            transaction.set_rollback(True)
-        Event.objects.filter(source_key=f"eval-{count}").delete()
-        print(f"evaluation with {count:>5} active challenges: {costs[count] * 1e6:8.1f} us/event")
-    print(f"cost ratio 1,000 vs 10 challenges: {costs[1000] / costs[10]:.1f}x")
+
+class Mix:
+    """A way a programme's challenges are spread over its events, for the evaluation bench."""
+
+    def __init__(self, name, trigger, condition, payload):
+        self.name, self.trigger = name, trigger
+        self.condition = condition  # n -> the condition of challenge n
+        self.payload = payload  # i -> the payload of event i
+
+
+# A large programme: a few broad challenges on every event of a kind, the rest each for its
+# own campaign (an event code here; a SKU, a staff member or a store likewise), some further
+# narrowed to a tier or gender. Each event concerns the broad ones and about one campaign.
+BROAD_RULES = 5
+CAMPAIGNS = Mix(
+    "5 broad + campaigns",
+    "event_attendance",
+    lambda n: (
+        {"field": "time.hour", "op": "between", "value": [8, 20]}
+        if n < BROAD_RULES
+        else {
+            "all": [
+                {"field": "event.payload.event_code", "op": "eq", "value": f"EV-{n}"},
+                *([{"field": "member.gender", "op": "eq", "value": "female"}] if n % 2 else []),
+            ]
+        }
+    ),
+    lambda i: {"event_code": f"EV-{i % 1000}"},
+)
+# The unselective worst case: a tenth of the challenges match every event, the rest filter on
+# the month (an indexable leaf, but one that a twelfth of all challenges share).
+BROAD = Mix("a tenth broad", "app_open", lambda n: narrow_or_broad(n), lambda i: {})
+
+
+def narrow_or_broad(n):
+    if n % 10 == 0:
+        return {
+            "all": [
+                {"field": "time.hour", "op": "between", "value": [8, 20]},
+                {"field": "time.weekday", "op": "in", "value": ["mon", "tue", "wed", "thu"]},
+            ]
+        }
+    return {
+        "all": [
+            {"field": "time.month", "op": "eq", "value": 1 + n % 12},
+            {"field": "member.gender", "op": "eq", "value": "female"},
+            {"field": "counter.events_this_month", "op": "lt", "value": 100},
+        ]
+    }
+
+
+def evaluation_cost(mix, count, members, start):
+    """Seconds of pure evaluation per event (the worker's way: rule index, explain off)."""
+    from django.db import transaction
+
+    from challenges import evaluator
+    from challenges.intake import events_ingest
+    from challenges.models import Challenge, Event
+    from challenges.processing import Batch, _claim, active_rules
+
+    Challenge.objects.update(status="paused")
+    challenges(
+        count, start, prefix=f"eval-{mix.trigger}", trigger=mix.trigger, condition=mix.condition
+    )
+    source = f"eval-{mix.trigger}-{count}"
+    rows = [
+        {**row, "type": mix.trigger, "payload": mix.payload(i)}
+        for i, row in enumerate(events(members, 2000, source))
+    ]
+    with transaction.atomic():
+        events_ingest(source_key=source, items=rows)
+    active_rules()  # compile (cached per version) before timing
+    with transaction.atomic():
+        claimed = _claim(2000)
+        batch = Batch(claimed, now=start)
+        batch.load()
+        facts = [batch.facts(e) for e in claimed]
+        started = time.perf_counter()
+        for event, fact in zip(claimed, facts, strict=True):
+            evaluator.evaluate(
+                fact,
+                member_id=event.member_id,
+                rules=batch.index.candidates(fact),
+                state=batch.state,
+                explain=False,
+            )
+        cost = (time.perf_counter() - started) / len(claimed)
+        transaction.set_rollback(True)
+    Event.objects.filter(source_key=source).delete()
+    return cost
 
 
 def two_workers(members, rows_prefix):
     """Two real worker processes draining N events, against a no-op task round trip."""
-    from celery import current_app
     from django.db import transaction
 
     from challenges.intake import events_ingest
     from challenges.models import Event
     from challenges.tasks import process_pending_events_task
 
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    queue = f"bench-{os.getpid()}"
-    env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
-    command = [sys.executable, "-m", "celery", "-A", "loyalty", "worker", "--pool=solo"]
-    procs = [
-        subprocess.Popen(  # noqa: S603
-            [
-                *command,
-                f"--queues={queue}",
-                f"--hostname=bench{n}-{os.getpid()}@bench",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel=WARNING",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for n in range(2)
-    ]
-    try:
-        deadline = time.monotonic() + 60
-        while len(current_app.control.ping(timeout=0.5) or []) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        # Baseline: a bare task through the same broker and workers, counted by the workers.
-        from loyalty.tasks import noop_task
-
-        nodes = [f"bench{n}-{os.getpid()}@bench" for n in range(2)]
-
-        def noops_done():
-            stats = current_app.control.inspect(destination=nodes, timeout=1.0).stats() or {}
-            return sum(s.get("total", {}).get("loyalty.tasks.noop_task", 0) for s in stats.values())
-
-        started = time.perf_counter()
-        for _ in range(2000):
-            noop_task.apply_async(queue=queue)
-        while noops_done() < 2000:
-            time.sleep(0.1)
-        baseline = 2000 / (time.perf_counter() - started)
-        line("bare no-op Celery task, 2 workers", baseline)
+    with celery_workers(2) as workers:
+        baseline = workers.noop_baseline()
+        line("bare no-op Celery task, 2 workers", baseline, is_baseline=True)
 
         rows = events(members, N, rows_prefix)
         for i in range(0, N, 1000):
@@ -246,7 +252,7 @@ def two_workers(members, rows_prefix):
                 events_ingest(source_key="workers", items=rows[i : i + 1000])
         started = time.perf_counter()
         for _ in range(4):
-            process_pending_events_task.apply_async(queue=queue)
+            process_pending_events_task.apply_async(queue=workers.queue)
         while Event.objects.filter(status="pending").exists():
             time.sleep(0.05)
         line(
@@ -254,11 +260,6 @@ def two_workers(members, rows_prefix):
             N / (time.perf_counter() - started),
             baseline,
         )
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -7,17 +7,30 @@ immutable and made by `challenge_create` / `challenge_revise`, decisions by
 """
 
 import json
+import re
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.settings import api_settings
 
-from loyalty.admin_base import ReadOnlyAdmin
+from loyalty.admin_base import ReadOnlyAdmin, add_service_error
 from loyalty.api.errors import error_fields
+from loyalty.errors import LoyaltyError
+from loyalty.models.purchases import Channel
+from members.models import Member
 
 from .definitions import definition_from_version
+from .dry_run import DryRunEventSerializer, dry_run
 from .intake import schema_check
 from .models import Challenge, ChallengeVersion, Event, EventType, Verification, WeatherObservation
 from .presets import PRESETS
@@ -89,6 +102,115 @@ class ChallengeForm(forms.ModelForm):
         return cleaned
 
 
+class DryRunForm(forms.Form):
+    """The event a dry-run tries, as HTML inputs. The inputs are turned into the API's request
+    body and checked by the API's own serializer (challenges/dry_run.py), whose errors land on
+    the field they name: the page and `POST /api/v1/challenges/{code}/dry-run` accept and
+    refuse exactly the same events."""
+
+    type = forms.ModelChoiceField(
+        label=_("event type"), queryset=EventType.objects.order_by("code"), to_field_name="code"
+    )
+    member_number = forms.CharField(label=_("member number"))
+    occurred_at = forms.SplitDateTimeField(
+        label=_("occurred at"),
+        widget=AdminSplitDateTime,
+        required=False,
+        initial=timezone.now,
+        help_text=_("Empty: now."),
+    )
+    store_code = forms.CharField(label=_("store code"), required=False)
+    total = forms.IntegerField(
+        label=_("total (yen)"), required=False, help_text=_("Purchases only: required there.")
+    )
+    lines = forms.JSONField(
+        label=_("lines"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80, "style": "font-family: monospace"}),
+        help_text=_(
+            'Purchases only, a JSON list: [{"sku": "TEA-01", "category": "tea", '
+            '"quantity": 2, "unit_price": 800}]'
+        ),
+    )
+    staff_code = forms.CharField(label=_("staff code"), required=False)
+    channel = forms.ChoiceField(
+        label=_("channel"), choices=Channel.choices, initial=Channel.STORE, required=False
+    )
+    payload = forms.JSONField(
+        label=_("payload"),
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80, "style": "font-family: monospace"}),
+        help_text=_('A JSON object checked against the event type\'s schema: {"survey": "S1"}'),
+    )
+    weather_condition = forms.ChoiceField(
+        label=_("weather"),
+        choices=[("", _("as observed for the store that day"))]
+        + list(WeatherObservation.Condition.choices),
+        required=False,
+    )
+    weather_precipitation_mm = forms.FloatField(label=_("precipitation (mm)"), required=False)
+
+    fieldsets = [
+        (None, ["type", "member_number", "occurred_at", "store_code"]),
+        (_("Purchase"), ["total", "lines", "staff_code", "channel"]),
+        (_("Payload and weather"), ["payload", "weather_condition", "weather_precipitation_mm"]),
+    ]
+
+    def clean(self):
+        cleaned = super().clean()
+        api = DryRunEventSerializer(data=self._api_body(cleaned))
+        if api.is_valid():
+            self.dry_run_data = api.validated_data
+        else:
+            self._add_api_errors(api.errors)
+        return cleaned
+
+    def _api_body(self, cleaned: dict) -> dict:
+        """The request body the API would get; empty inputs are left out so the serializer's
+        defaults apply."""
+        body = {
+            "type": cleaned["type"].code if cleaned.get("type") else None,
+            "member_number": cleaned.get("member_number"),
+            "occurred_at": cleaned["occurred_at"].isoformat()
+            if cleaned.get("occurred_at")
+            else None,
+            "store_code": cleaned.get("store_code"),
+            "total": cleaned.get("total"),
+            "lines": cleaned.get("lines"),
+            "staff_code": cleaned.get("staff_code"),
+            "channel": cleaned.get("channel"),
+            "payload": cleaned.get("payload"),
+        }
+        weather = {
+            "condition": cleaned.get("weather_condition"),
+            "precipitation_mm": cleaned.get("weather_precipitation_mm"),
+        }
+        weather = {k: v for k, v in weather.items() if v not in (None, "")}
+        if weather:
+            body["weather"] = weather
+        return {k: v for k, v in body.items() if v not in (None, "")}
+
+    def _add_api_errors(self, detail) -> None:
+        """Each error on the input it names: `weather.condition` on weather_condition,
+        `lines[0].quantity` on lines (the message keeps the path). An input that already
+        failed to parse keeps its own error."""
+        for where, messages in error_fields(detail).items():
+            head = re.match(r"[a-z_]*", where).group()
+            field, prefix = head, where if where != head else ""
+            if head == "weather":
+                named = f"weather_{where[len(head) :].lstrip('.')}"
+                field, prefix = (named if named in self.fields else "weather_condition"), ""
+            elif head == api_settings.NON_FIELD_ERRORS_KEY:
+                field, prefix = None, ""
+            elif head not in self.fields:
+                field = None
+            if field is not None and field in self.errors:
+                continue
+            for message in messages:
+                self.add_error(field, f"{prefix}: {message}" if prefix else message)
+
+
 @admin.register(Challenge)
 class ChallengeAdmin(admin.ModelAdmin):
     form = ChallengeForm
@@ -97,6 +219,7 @@ class ChallengeAdmin(admin.ModelAdmin):
     search_fields = ["code", "current_version__name"]
     readonly_fields = ["versions_list"]
     fields = ["code", "status", "start_from_preset", "definition", "versions_list"]
+    change_form_template = "admin/challenges/challenge/change_form.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("current_version", "counter")
@@ -146,6 +269,98 @@ class ChallengeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    # -- dry run: what every active rule and this challenge would do with an event
+
+    def has_dry_run_permission(self, request, obj=None):
+        """Those who write rules try them (marketers, superusers); store staff, who may look
+        at challenges, may not."""
+        return self.has_view_permission(request, obj) and self.has_change_permission(request, obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_dry_run": self.has_dry_run_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/dry-run/",
+                wrap(self.dry_run_view),
+                name="challenges_challenge_dry_run",
+            ),
+            *super().get_urls(),
+        ]
+
+    def dry_run_view(self, request, object_id):
+        challenge = self.get_object(request, unquote(object_id))
+        if not self.has_dry_run_permission(request, challenge):
+            raise PermissionDenied
+        if challenge is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if request.method == "POST":
+            form = DryRunForm(request.POST)
+        else:
+            version = challenge.current_version
+            form = DryRunForm(
+                initial={"type": version.triggers[0] if version and version.triggers else None}
+            )
+        result = None
+        if form.is_valid():
+            try:
+                result = dry_run(
+                    challenge=challenge,
+                    member=form.dry_run_data["member"],
+                    data=form.dry_run_data,
+                    reveal_member=request.user.has_perm("members.view_member"),
+                )
+            except LoyaltyError as exc:
+                add_service_error(form, exc)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "title": gettext("Dry run"),
+            "subtitle": challenge.code,
+            "original": challenge,
+            "form": form,
+            "fieldsets": [
+                (title, [form[name] for name in names]) for title, names in form.fieldsets
+            ],
+            "media": self.media + form.media,
+            "result": result and self._dry_run_rows(challenge, result),
+            "member_url": result and self._member_url(request, form.dry_run_data["member"]),
+            "can_view_members": request.user.has_perm("members.view_member"),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/challenges/challenge/dry_run.html", context)
+
+    def _dry_run_rows(self, challenge: Challenge, result: dict) -> dict:
+        pks = dict(
+            Challenge.objects.filter(
+                code__in={o["challenge"] for o in result["outcomes"]}
+            ).values_list("code", "pk")
+        )
+        rows = [
+            {
+                **outcome,
+                "this": outcome["challenge"] == challenge.code,
+                "url": reverse(
+                    "admin:challenges_challenge_change", args=[pks[outcome["challenge"]]]
+                ),
+            }
+            for outcome in result["outcomes"]
+        ]
+        return {**result, "outcomes": rows}
+
+    def _member_url(self, request, member: Member) -> str:
+        """Only for users who may view members (the others see redacted reasons too)."""
+        if not request.user.has_perm("members.view_member"):
+            return ""
+        return reverse("admin:members_member_change", args=[member.pk])
 
 
 @admin.register(ChallengeVersion)

@@ -16,12 +16,11 @@ from loyalty.api.coupons import CouponSerializer
 from loyalty.api.errors import error_body
 from loyalty.api.idempotency import replay_headers
 from members.authentication import scoped
-from members.models import Member
 
 from . import api_examples as examples
 from .dry_run import DryRunEventSerializer, dry_run
 from .intake import MAX_BATCH, EventInSerializer, events_ingest
-from .models import Award, Challenge, Event
+from .models import Award, Challenge, Event, Verification
 
 
 def source_key_for(request) -> str:
@@ -125,8 +124,17 @@ def events_response(results, *, single: bool) -> Response:
                 ),
                 status=status.HTTP_409_CONFLICT,
             )
-        event = Event.objects.select_related("type", "member", "store").get(pk=result.event.pk)
         first_time = result.result == "accepted"
+        if first_time:
+            # Just stored in this request's transaction, with its type, member and store at
+            # hand: processing starts after commit, so it has no effects or verifications yet.
+            event = result.event
+            event._prefetched_objects_cache = {
+                "awards": Award.objects.none(),
+                "verifications": Verification.objects.none(),
+            }
+        else:
+            event = Event.objects.select_related("type", "member", "store").get(pk=result.event.pk)
         return Response(
             EventOutSerializer(event).data,
             status=status.HTTP_201_CREATED if first_time else status.HTTP_200_OK,
@@ -256,12 +264,12 @@ class DryRunView(APIView):
         )
         data = DryRunEventSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        member = Member.objects.filter(member_number=data.validated_data["member_number"]).first()
-        if member is None:
-            raise ValidationError({"member_number": ["No member has this number."]})
         reveal = "members:read" in request.auth.scopes
         return Response(
             dry_run(
-                challenge=challenge, member=member, data=data.validated_data, reveal_member=reveal
+                challenge=challenge,
+                member=data.validated_data["member"],
+                data=data.validated_data,
+                reveal_member=reveal,
             )
         )

@@ -1,7 +1,8 @@
 """The built-in event types (code, name, members may send it, payload JSON Schema).
 
-Installed by migration 0002; `event_types_ensure_builtin` puts them back where a database was
-emptied without migrating again (a test flush).
+Installed by migrations 0002 and 0004 (birthday, anniversary, win_back: the scheduled types);
+`event_types_ensure_builtin` puts them back where a database was emptied without migrating
+again (a test flush).
 """
 
 BUILTIN = [
@@ -63,13 +64,53 @@ BUILTIN = [
         },
     ),
     ("profile_completed", "Profile completed", False, {"type": "object"}),
+    # Created by the nightly scheduler (challenges/scheduled.py), never by members.
+    (
+        "birthday",
+        "Birthday",
+        False,
+        {
+            "type": "object",
+            "properties": {"age": {"type": "integer", "minimum": 1}},
+            "required": ["age"],
+            "additionalProperties": False,
+        },
+    ),
+    (
+        "anniversary",
+        "Membership anniversary",
+        False,
+        {
+            "type": "object",
+            "properties": {"years": {"type": "integer", "minimum": 1}},
+            "required": ["years"],
+            "additionalProperties": False,
+        },
+    ),
+    (
+        "win_back",
+        "Win-back (days since the last visit or purchase)",
+        False,
+        {
+            "type": "object",
+            "properties": {"days_absent": {"type": "integer", "minimum": 1}},
+            "required": ["days_absent"],
+            "additionalProperties": False,
+        },
+    ),
 ]
 
 
-def event_types_ensure_builtin(event_type_model=None) -> None:
+SCHEDULED = ("birthday", "anniversary", "win_back")
+
+
+def event_types_ensure_builtin(event_type_model=None, *, codes=None) -> None:
+    """Create or update the built-in types (only `codes`, when given)."""
     if event_type_model is None:
         from .models import EventType as event_type_model
     for code, name, member_app, schema in BUILTIN:
+        if codes is not None and code not in codes:
+            continue
         event_type_model.objects.update_or_create(
             code=code,
             defaults={

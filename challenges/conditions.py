@@ -36,6 +36,7 @@ from challenges.facts import Facts
 from challenges.fields import (
     BOOLEAN,
     PAYLOAD_PREFIX,
+    STRING_SET,
     VALUE_KINDS,
     FieldSpec,
     check_payload_fields,
@@ -446,15 +447,91 @@ def _build(
     return _Leaf(path, spec, node["op"], node["value"])
 
 
+# --- guards: what a rule index can look up --------------------------------------------------
+
+SCALAR, ELEMENTS = "scalar", "elements"
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A necessary condition of a predicate that a hash lookup can decide: the predicate can
+    only match facts where the field's value (SCALAR) or one of its elements (ELEMENTS, for a
+    string set such as lines.sku) is one of `keys`. Rule indexes file rules under their keys,
+    so an event only meets the rules its values name (see evaluator.RuleIndex)."""
+
+    field: str
+    type: str
+    getter: Callable[[Facts], Any]
+    mode: str  # SCALAR | ELEMENTS
+    keys: frozenset[Any]
+
+    @property
+    def slot(self) -> tuple[str, str, str]:
+        """Guards with the same slot read the same value and can share one lookup table."""
+        return (self.field, self.type, self.mode)
+
+
+def _leaf_guard(leaf: "_Leaf") -> Guard | None:
+    spec, op, value = leaf.spec, leaf.op, leaf.value
+    if spec.type == STRING_SET:
+        if op == "contains":
+            keys = frozenset([value])
+        elif op == "contains_any":
+            keys = frozenset(value)
+        elif op == "contains_all":  # any one wanted element is necessary: the first will do
+            keys = frozenset([sorted(value)[0]])
+        else:
+            return None
+        return Guard(spec.name, spec.type, spec.getter, ELEMENTS, keys)
+    if op == "eq":
+        return Guard(spec.name, spec.type, spec.getter, SCALAR, frozenset([value]))
+    if op == "in" and spec.type != BOOLEAN:
+        return Guard(spec.name, spec.type, spec.getter, SCALAR, frozenset(value))
+    return None
+
+
+def _guards(node: "_Node") -> list[Guard]:
+    """Every guard implied by `node`: its own if it is a leaf, each conjunct's in an `all`,
+    and for an `any` whose alternatives all guard the same slot, the union of their keys."""
+    if isinstance(node, _Leaf):
+        guard = _leaf_guard(node)
+        return [guard] if guard is not None else []
+    if isinstance(node, _All):
+        return [guard for child in node.children for guard in _guards(child)]
+    if isinstance(node, _Any):
+        alternatives = [_guards(child) for child in node.children]
+        shared = None
+        for found in alternatives:
+            slots = {guard.slot: guard for guard in found}
+            shared = slots if shared is None else {s: shared[s] for s in shared if s in slots}
+            if not shared:
+                return []
+        guards = []
+        for slot, first in (shared or {}).items():
+            keys = frozenset().union(
+                *(guard.keys for found in alternatives for guard in found if guard.slot == slot)
+            )
+            guards.append(Guard(first.field, first.type, first.getter, first.mode, keys))
+        return guards
+    return []  # a `not` implies no positive key
+
+
+def _selectivity(guard: Guard) -> tuple[int, int]:
+    # A boolean splits events in two at best; any other field with few keys is sharper.
+    return (guard.type == BOOLEAN, len(guard.keys))
+
+
 class Predicate:
     """A compiled condition. Call it with Facts; `test` is the bare closure for hot loops."""
 
-    __slots__ = ("_root", "fields", "test")
+    __slots__ = ("_root", "fields", "guard", "test")
 
     def __init__(self, root: _Node, fields: frozenset[str]) -> None:
         self._root = root
         self.test: Test = root.test
         self.fields = fields  # names of the fields the condition reads
+        # The sharpest necessary lookup, if any (None: the rule must be tried on every event).
+        self.guard: Guard | None = min(_guards(root), key=_selectivity, default=None)
 
     def __call__(self, facts: Facts) -> bool:
         return self.test(facts)

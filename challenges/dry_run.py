@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
+from loyalty.api.common import member_from_body
 from loyalty.api.fields import (
     MAX_YEN,
     EventTimeField,
@@ -60,6 +61,8 @@ class DryRunEventSerializer(serializers.Serializer):
         errors = payload_errors(event_type, attrs.get("payload", {}))
         if errors and event_type.code != "purchase":
             raise serializers.ValidationError({"payload": errors})
+        # The API and the admin page both take the member from here.
+        attrs["member"] = member_from_body(attrs["member_number"])
         return attrs
 
 

@@ -12,11 +12,12 @@ stops every lower-priority rule for that event. Goal progress alone does not cou
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
+from .conditions import ELEMENTS
 from .facts import Facts
 
 # Member segments an audience may name (also used by the KPI slices).
@@ -322,7 +323,7 @@ def evaluate(
     explain: bool = True,
 ) -> list[Outcome]:
     """Evaluate one event against `rules`, given in evaluation order (see `in_order` and
-    `index_by_trigger`), advancing `state`. Returns an outcome for every rule; with
+    `RuleIndex`), advancing `state`. Returns an outcome for every rule; with
     `explain=False` (the worker) a failed condition is not explained, which is most of the
     cost of a rule that does not fire."""
     outcomes = []
@@ -349,10 +350,71 @@ def in_order(rules: Iterable[Rule]) -> list[Rule]:
     return sorted(rules, key=_rule_order)
 
 
-def index_by_trigger(rules: Iterable[Rule]) -> Mapping[str, tuple[Rule, ...]]:
-    """Rules per event type, each list already in evaluation order."""
-    index: dict[str, list[Rule]] = {}
-    for rule in sorted(rules, key=_rule_order):
-        for trigger in rule.triggers:
-            index.setdefault(trigger, []).append(rule)
-    return {trigger: tuple(found) for trigger, found in index.items()}
+class RuleIndex:
+    """Rules per event type, each list in evaluation order, and for the worker a lookup of
+    the rules an event can possibly fire: a rule whose condition has a guard (an equality-like
+    leaf every match needs, see conditions.Guard) is filed under the guard's keys, so an event
+    meets only the rules its own values name plus the rules without a guard. Evaluation cost
+    then grows with the rules that concern an event, not with every active rule.
+
+    Skipping a rule this way changes nothing the worker writes: its condition would have
+    failed, and a rule whose condition fails neither grants, counts nor stops other rules."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        by_trigger: dict[str, list[Rule]] = {}
+        for rule in sorted(rules, key=_rule_order):
+            for trigger in rule.triggers:
+                by_trigger.setdefault(trigger, []).append(rule)
+        self._rules = {trigger: tuple(found) for trigger, found in by_trigger.items()}
+        self._lookups = {trigger: _TriggerLookup(found) for trigger, found in by_trigger.items()}
+
+    def for_trigger(self, event_type: str) -> tuple[Rule, ...]:
+        """Every rule an event of this type triggers, in evaluation order (dry-run, loading)."""
+        return self._rules.get(event_type, ())
+
+    def candidates(self, facts: Facts) -> Sequence[Rule]:
+        """The rules `facts` can fire, in evaluation order: a subsequence of for_trigger."""
+        lookup = self._lookups.get(facts.event.type)
+        return lookup.candidates(facts) if lookup is not None else ()
+
+
+class _TriggerLookup:
+    __slots__ = ("rules", "slots", "unguarded", "unguarded_positions")
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = tuple(rules)
+        tables: dict[tuple[str, str, str], tuple[Callable, bool, dict]] = {}
+        unguarded = []
+        for position, rule in enumerate(rules):
+            guard = getattr(rule.predicate, "guard", None)
+            if guard is None:
+                unguarded.append(position)
+                continue
+            getter, elements, table = tables.setdefault(
+                guard.slot, (guard.getter, guard.mode == ELEMENTS, {})
+            )
+            for key in guard.keys:
+                table.setdefault(key, []).append(position)
+        self.slots = tuple(tables.values())
+        self.unguarded_positions = tuple(unguarded)
+        self.unguarded = tuple(self.rules[p] for p in unguarded)
+
+    def candidates(self, facts: Facts) -> Sequence[Rule]:
+        hits: list[int] = []
+        for getter, elements, table in self.slots:
+            value = getter(facts)
+            if value is None:
+                continue
+            if elements:
+                for element in value:
+                    found = table.get(element)
+                    if found:
+                        hits.extend(found)
+            else:
+                found = table.get(value)
+                if found:
+                    hits.extend(found)
+        if not hits:
+            return self.unguarded
+        rules = self.rules
+        return [rules[p] for p in sorted({*self.unguarded_positions, *hits})]

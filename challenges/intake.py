@@ -11,6 +11,9 @@ one table, one processing path.
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -74,7 +77,12 @@ def payload_errors(event_type: EventType, payload: dict) -> list[str]:
     schema = event_type.payload_schema or {}
     if not schema:
         return []
-    validator = _validator(event_type.pk, json.dumps(schema, sort_keys=True))
+    # Keyed by the schema's text too, so an edited schema is never checked with the old one;
+    # the text is computed once per EventType instance (once per batch).
+    key = getattr(event_type, "_schema_key", None)
+    if key is None:
+        key = event_type._schema_key = json.dumps(schema, sort_keys=True)
+    validator = _validator(event_type.pk, key)
     messages = []
     for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
         where = ".".join(str(part) for part in error.path)
@@ -119,28 +127,35 @@ def events_ingest(
     marked member_app."""
     results: list[ItemResult | None] = [None] * len(items)
     parsed: list[tuple[int, dict]] = []
+    # One serializer validates every item: building one per item (DRF deep-copies its fields
+    # each time) cost more than the rest of intake together.
+    checker = EventInSerializer()
     for index, raw in enumerate(items):
         if member is not None and isinstance(raw, dict):
             raw = {**raw, "member_number": member.member_number}
-        serializer = EventInSerializer(data=raw)
         client_id = str(raw.get("client_id", ""))[:64] if isinstance(raw, dict) else ""
-        if not serializer.is_valid():
+        try:
+            parsed.append((index, checker.run_validation(raw)))
+        except serializers.ValidationError as exc:
             results[index] = ItemResult(
-                index, client_id, "rejected", errors=error_fields(serializer.errors)
+                index, client_id, "rejected", errors=error_fields(exc.detail)
             )
-        else:
-            parsed.append((index, serializer.validated_data))
 
     types = {t.code: t for t in EventType.objects.filter(code__in={d["type"] for _i, d in parsed})}
     numbers = {d["member_number"] for _i, d in parsed}
-    members = {m.member_number: m for m in Member.objects.filter(member_number__in=numbers)}
+    members = {
+        m.member_number: m
+        for m in Member.objects.filter(member_number__in=numbers).only(
+            "id", "member_number", "status"
+        )
+    }
     codes = {d["store_code"] for _i, d in parsed if d["store_code"]}
     stores = {s.code: s for s in Store.objects.filter(code__in=codes)}
     existing = {
         e.client_id: e
         for e in Event.objects.filter(
             source_key=source_key, client_id__in=[d["client_id"] for _i, d in parsed]
-        )
+        ).only("id", "client_id", "body_hash", "status")
     }
 
     to_create: list[tuple[int, Event]] = []
@@ -311,8 +326,27 @@ def event_for_return(*, purchase_return: PurchaseReturn, source_key: str = "retu
     return event
 
 
+# Set by events_processing_deferred(): store events without ringing the workers.
+_processing_deferred: ContextVar[bool] = ContextVar("events_processing_deferred", default=False)
+
+
+@contextmanager
+def events_processing_deferred() -> Iterator[None]:
+    """Within the block, storing events rings no worker (in-process mode would otherwise
+    process them at every commit). For bulk loads (the demo, benchmarks) that store a
+    history and then process it with `events_process_pending`; a pending event left behind
+    is still taken by the beat's every-minute run."""
+    token = _processing_deferred.set(True)
+    try:
+        yield
+    finally:
+        _processing_deferred.reset(token)
+
+
 def events_enqueue_processing() -> None:
     """Ring the doorbell after commit; the events themselves are already safe in the table."""
+    if _processing_deferred.get():
+        return
     from .tasks import process_pending_events_task
 
     transaction.on_commit(process_pending_events_task.delay)

@@ -117,6 +117,45 @@ def _birthday_double_points(*, factor):
     }
 
 
+# The scheduler sends one birthday and one anniversary event a year and one win_back event per
+# threshold crossed; the monthly limit also stops a second one sent by any other source.
+def _birthday_gift(*, points):
+    return {
+        "name": "Birthday gift",
+        "description": f"Happy birthday! {points} points on your birthday.",
+        "triggers": ["birthday"],
+        "effects": [{"type": "points", "points": points}],
+        "limit": {"count": 1, "period": "month"},
+    }
+
+
+def _membership_anniversary(*, points):
+    return {
+        "name": "Membership anniversary",
+        "description": f"Thank you for another year with us: {points} points.",
+        "triggers": ["anniversary"],
+        "effects": [{"type": "points", "points": points}],
+        "limit": {"count": 1, "period": "month"},
+    }
+
+
+def _win_back(*, days, points, coupon_template):
+    effect = (
+        {"type": "coupon", "template": coupon_template}
+        if coupon_template
+        else {"type": "points", "points": points}
+    )
+    gift = "a coupon" if coupon_template else f"{points} points"
+    return {
+        "name": f"We miss you ({days} days)",
+        "description": f"No visit or purchase for {days} days: {gift} to welcome you back.",
+        "triggers": ["win_back"],
+        "conditions": {"field": "event.payload.days_absent", "op": "eq", "value": days},
+        "effects": [effect],
+        "limit": {"count": 1, "period": "month"},
+    }
+
+
 BUILDERS = {
     "first_purchase_of_product": _first_purchase_of_product,
     "staff_ambassador": _staff_ambassador,
@@ -126,6 +165,9 @@ BUILDERS = {
     "rainy_day_visit": _rainy_day_visit,
     "visit_three_times_a_month": _visit_three_times_a_month,
     "birthday_double_points": _birthday_double_points,
+    "birthday_gift": _birthday_gift,
+    "membership_anniversary": _membership_anniversary,
+    "win_back": _win_back,
 }
 
 PRESETS = {
@@ -151,5 +193,12 @@ PRESETS = {
             "visit_three_times_a_month", "Visit 3 times this month", {"visits": 3, "points": 150}
         ),
         Preset("birthday_double_points", "Birthday month double points", {"factor": 2}),
+        Preset("birthday_gift", "Birthday gift (points on the birthday)", {"points": 500}),
+        Preset("membership_anniversary", "Membership anniversary bonus", {"points": 300}),
+        Preset(
+            "win_back",
+            "Win back after 60 days away",
+            {"days": 60, "points": 200, "coupon_template": ""},
+        ),
     ]
 }

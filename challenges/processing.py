@@ -21,7 +21,7 @@ from functools import lru_cache
 import holidays as holiday_calendars
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -96,7 +96,7 @@ class Batch:
         self.now = now
         self.zone = _zone()
         self.rules = active_rules() if rules is None else evaluator.in_order(rules)
-        self.index = evaluator.index_by_trigger(self.rules)
+        self.index = evaluator.RuleIndex(self.rules)
         self.by_challenge = {rule.challenge_id: rule for rule in self.rules}
         self.state = evaluator.State()
         self.members: dict[int, Member] = {}
@@ -126,7 +126,7 @@ class Batch:
             .order_by("pk")
         }
         challenge_ids = sorted(
-            {r.challenge_id for e in self.events for r in self.index.get(e.type.code, ())}
+            {r.challenge_id for e in self.events for r in self.index.for_trigger(e.type.code)}
         )
         budgeted = [
             cid
@@ -171,22 +171,29 @@ class Batch:
             self.lines[line.purchase_id].append(
                 LineFacts(line.sku, line.category, line.quantity, line.unit_price)
             )
-        earlier = Purchase.objects.filter(member_id__in=member_ids).exclude(pk__in=batch_purchases)
+        # The members' purchase history as the engine has seen it: purchases whose event is
+        # still pending (this batch's, or a later batch's of the same member) are not history
+        # yet, like the event counters; they become history when they are processed.
+        waiting = Event.objects.filter(
+            purchase=OuterRef("pk"), type__code="purchase", status=Event.Status.PENDING
+        )
+        earlier = (
+            Purchase.objects.filter(member_id__in=member_ids)
+            .exclude(pk__in=batch_purchases)  # a verification re-evaluates processed events
+            .exclude(Exists(waiting))
+        )
         for row in earlier.values("member_id").annotate(last=Max("occurred_at"), n=Count("id")):
             history = self.history[row["member_id"]]
             history.last_purchase, history.purchases = row["last"], row["n"]
         skus = {ln.sku for lines in self.lines.values() for ln in lines}
         categories = {ln.category for lines in self.lines.values() for ln in lines if ln.category}
+        earlier_lines = PurchaseLine.objects.filter(purchase__in=earlier)
         if skus:
-            bought = PurchaseLine.objects.filter(
-                purchase__member_id__in=member_ids, sku__in=skus
-            ).exclude(purchase_id__in=batch_purchases)
+            bought = earlier_lines.filter(sku__in=skus)
             for member_id, sku in bought.values_list("purchase__member_id", "sku").distinct():
                 self.history[member_id].skus.add(sku)
         if categories:
-            bought = PurchaseLine.objects.filter(
-                purchase__member_id__in=member_ids, category__in=categories
-            ).exclude(purchase_id__in=batch_purchases)
+            bought = earlier_lines.filter(category__in=categories)
             for member_id, category in bought.values_list(
                 "purchase__member_id", "category"
             ).distinct():
@@ -335,11 +342,10 @@ class Batch:
 
     def evaluate(self, event: Event) -> list[evaluator.Outcome]:
         facts = self.facts(event)
-        rules = self.index.get(event.type.code, ())
         outcomes = evaluator.evaluate(
             facts,
             member_id=event.member_id,
-            rules=rules,
+            rules=self.index.candidates(facts),
             state=self.state,
             base_points=self.base_points.get(event.purchase_id, 0),
             explain=False,

@@ -27,6 +27,19 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Weather for the challenge conditions (does nothing unless LOYALTY_WEATHER_PROVIDER is
+    # set): today's, soon after midnight so the day's first events see it, and yesterday's
+    # final figures.
+    "fetch-weather": {
+        "task": "challenges.tasks.fetch_weather_task",
+        "schedule": crontab(hour=0, minute=5),
+        "options": {"expires": _NIGHT},
+    },
+    "scheduled-events": {
+        "task": "challenges.tasks.scheduled_events_task",
+        "schedule": crontab(hour=0, minute=5),
+        "options": {"expires": _NIGHT},
+    },
     "release-pending-points": {
         "task": "loyalty.tasks.release_pending_points_task",
         "schedule": crontab(hour=0, minute=10),

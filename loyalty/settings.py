@@ -42,6 +42,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def days_list(name: str, items: list[str]) -> list[int]:
+    """`items` (of variable `name`) as whole numbers of days from 1 to 3650, sorted, unique."""
+    if not all(item.isdecimal() and 1 <= int(item) <= 3650 for item in items):
+        raise ImproperlyConfigured(
+            f"{name} must be comma-separated whole numbers of days from 1 to 3650, "
+            f"got {','.join(items)!r}"
+        )
+    return sorted({int(item) for item in items})
+
+
 LOYALTY_ENV = os.environ.get("LOYALTY_ENV", "development")
 if LOYALTY_ENV not in {"development", "production"}:
     raise ImproperlyConfigured("LOYALTY_ENV must be 'development' or 'production'")
@@ -259,3 +269,21 @@ LOYALTY_MEMBER_TOKEN_HOURS = env_int("LOYALTY_MEMBER_TOKEN_HOURS", 720)
 # of the `holidays` package; empty: none), and how many events one worker transaction takes.
 LOYALTY_HOLIDAY_COUNTRY = os.environ.get("LOYALTY_HOLIDAY_COUNTRY", "JP")
 LOYALTY_EVENT_BATCH_SIZE = env_int("LOYALTY_EVENT_BATCH_SIZE", 500)
+# Win-back thresholds of the nightly scheduler (challenges/scheduled.py): a win_back event for
+# each member whose last visit or purchase was exactly this many days ago. Challenges that
+# name other numbers (event.payload.days_absent eq / in) add theirs. Empty: only theirs.
+LOYALTY_WIN_BACK_DAYS = days_list(
+    "LOYALTY_WIN_BACK_DAYS", env_list("LOYALTY_WIN_BACK_DAYS", ["30", "60", "90", "180"])
+)
+
+# Weather for the challenge conditions (docs/challenges.md#weather): the provider class that
+# `fetch_weather` and the early-morning job ask (dotted path; empty: off, the default), and
+# Open-Meteo's endpoint, optional key (its paid, commercial API) and timeout in seconds.
+LOYALTY_WEATHER_PROVIDER = os.environ.get("LOYALTY_WEATHER_PROVIDER", "")
+LOYALTY_OPEN_METEO_URL = os.environ.get(
+    "LOYALTY_OPEN_METEO_URL", "https://api.open-meteo.com/v1/forecast"
+)
+LOYALTY_OPEN_METEO_API_KEY = os.environ.get("LOYALTY_OPEN_METEO_API_KEY", "")
+LOYALTY_OPEN_METEO_TIMEOUT = env_int("LOYALTY_OPEN_METEO_TIMEOUT", 10)
+if LOYALTY_OPEN_METEO_TIMEOUT < 1:
+    raise ImproperlyConfigured("LOYALTY_OPEN_METEO_TIMEOUT must be at least 1 (seconds)")

@@ -1,5 +1,6 @@
 from .events import Event, EventType, WeatherObservation
 from .rules import Challenge, ChallengeCounter, ChallengeVersion
+from .scheduled import ScheduledEventsDay
 from .state import Award, GoalProgress, LimitCounter, Verification
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "EventType",
     "GoalProgress",
     "LimitCounter",
+    "ScheduledEventsDay",
     "Verification",
     "WeatherObservation",
 ]

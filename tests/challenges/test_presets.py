@@ -7,9 +7,11 @@ import pytest
 
 from challenges.models import Event, Verification
 from challenges.models.events import WeatherObservation
+from challenges.scheduled import scheduled_events_create
 from challenges.verification import verification_decide
-from loyalty.models import LedgerEntry
-from tests.challenges.support import challenge_points, event, integration, preset, process
+from loyalty.models import Coupon, LedgerEntry
+from tests.challenges.support import JST, challenge_points, event, integration, preset, process
+from tests.loyalty.factories import CouponTemplateFactory
 from tests.members.factories import MemberFactory, StaffFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -269,3 +271,84 @@ def test_verification_approver_is_recorded(approver):
         verification=Verification.objects.get(), approve=True, note="ok", user=approver
     )
     assert (decided.status, decided.decided_by, decided.note) == ("approved", approver, "ok")
+
+
+# Presets on the scheduled events: the nightly job (run twice, as a re-run would) creates the
+# events, the worker code evaluates them.
+NIGHT = dt.date(2026, 6, 5)
+JOINED = dt.datetime(2025, 1, 10, 10, 0, tzinfo=JST)
+
+
+def nightly_job(day=NIGHT) -> int:
+    scheduled_events_create(day=day)
+    scheduled_events_create(day=day)
+    return process()
+
+
+def test_birthday_gift_on_the_birthday():
+    preset("birthday_gift", points=500)
+    born = MemberFactory(birth_date=dt.date(1990, 6, 5), joined_at=JOINED)
+    not_today = MemberFactory(birth_date=dt.date(1990, 6, 6), joined_at=JOINED)
+
+    assert nightly_job() == 1
+    assert nightly_job() == 0
+
+    assert challenge_points(born) == [("Birthday gift", 500)]
+    assert challenge_points(not_today) == []
+    entry = LedgerEntry.objects.get(member=born, source="challenge")
+    assert entry.award.event.client_id == f"birthday:2026:{born.member_number}"
+    born.refresh_from_db()
+    assert born.points_available == 500
+
+
+def test_membership_anniversary_bonus():
+    preset("membership_anniversary", points=300)
+    two_years = MemberFactory(joined_at=dt.datetime(2024, 6, 5, 19, 0, tzinfo=JST))
+    new = MemberFactory(joined_at=dt.datetime(2026, 1, 5, 19, 0, tzinfo=JST))
+
+    assert nightly_job() == 1
+
+    assert challenge_points(two_years) == [("Membership anniversary", 300)]
+    assert challenge_points(new) == []
+    award = LedgerEntry.objects.get(member=two_years, source="challenge").award
+    assert award.event.payload == {"years": 2}
+
+
+def test_win_back_after_60_days_with_points():
+    preset("win_back", days=60, points=200)
+    StoreFactory(code="TKY01")
+    pos = integration()
+    visited = MemberFactory(joined_at=JOINED)
+    came_back = MemberFactory(joined_at=JOINED)
+    thirty = MemberFactory(joined_at=JOINED)
+    never = MemberFactory(joined_at=dt.datetime(2026, 4, 6, 15, 0, tzinfo=JST))
+    send(pos, event("V-1", visited, "visit", store_code="TKY01", when="2026-04-06T18:00:00+09:00"))
+    buy(pos, came_back, "O-1", when="2026-04-06T10:00:00+09:00")
+    buy(pos, came_back, "O-2", when="2026-05-01T10:00:00+09:00")
+    buy(pos, thirty, "O-3", when="2026-05-06T10:00:00+09:00")
+    assert process() == 4
+
+    assert nightly_job() == 3  # win_back 60 for two members, 30 for one
+
+    assert challenge_points(visited) == [("We miss you (60 days)", 200)]
+    assert challenge_points(never) == [("We miss you (60 days)", 200)]
+    assert challenge_points(came_back) == []
+    assert challenge_points(thirty) == []
+    assert sorted(
+        Event.objects.filter(type__code="win_back").values_list("payload__days_absent", flat=True)
+    ) == [30, 60, 60]
+
+
+def test_win_back_with_a_coupon():
+    template = CouponTemplateFactory(code="WELCOME-BACK")
+    preset("win_back", days=90, coupon_template="WELCOME-BACK")
+    member = MemberFactory(joined_at=JOINED)
+    buy(integration(), member, "O-1", when="2026-03-07T10:00:00+09:00")
+    process()
+
+    assert nightly_job() == 1
+
+    coupon = Coupon.objects.get(member=member)
+    assert (coupon.template, coupon.issued_via, coupon.status) == (template, "challenge", "issued")
+    assert coupon.challenge_version.name == "We miss you (90 days)"
+    assert challenge_points(member) == []

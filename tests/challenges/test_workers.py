@@ -17,13 +17,21 @@ from django.db.models import Sum
 from challenges.builtin_types import event_types_ensure_builtin
 from challenges.models import Award, ChallengeCounter, Event, Verification
 from challenges.models.events import WeatherObservation
+from challenges.scheduled import scheduled_events_create
 from challenges.services import challenge_create
 from challenges.tasks import process_pending_events_task
 from challenges.verification import verification_decide
 from loyalty.ledger import ledger_sums
 from loyalty.models import LedgerEntry
 from members.models import Member
-from tests.challenges.support import START, challenge_points, event, integration, preset
+from tests.challenges.support import (
+    JST,
+    START,
+    challenge_points,
+    event,
+    integration,
+    preset,
+)
 from tests.members.factories import MemberFactory, StaffFactory, StoreFactory, UserFactory
 from tests.workers import (
     delete_queue,
@@ -98,7 +106,12 @@ def test_every_preset_end_to_end_through_the_api_and_two_workers(workers):
     preset("rainy_day_visit", points=20)
     preset("visit_three_times_a_month", visits=3, points=150)
     preset("birthday_double_points", factor=2)
-    member = MemberFactory(birth_date=dt.date(1990, 6, 1))
+    preset("birthday_gift", points=500)
+    preset("membership_anniversary", points=300)
+    preset("win_back", days=60, points=40)
+    member = MemberFactory(
+        birth_date=dt.date(1990, 6, 1), joined_at=dt.datetime(2024, 8, 18, 10, 0, tzinfo=JST)
+    )
     pos = integration("events:write")
     purchase = {
         "order_id": "O-1",
@@ -127,6 +140,16 @@ def test_every_preset_end_to_end_through_the_api_and_two_workers(workers):
     for verification in Verification.objects.order_by("pk"):
         verification_decide(verification=verification, approve=True, note="checked", user=approver)
 
+    # The nightly job: the birthday, then the second anniversary, 60 days after the last visit.
+    assert scheduled_events_create(day=dt.date(2026, 6, 1))["birthday"] == 1
+    assert scheduled_events_create(day=dt.date(2026, 8, 18)) == {
+        "birthday": 0,
+        "anniversary": 1,
+        "win_back": 1,
+    }
+    ring(workers)
+    wait_processed(workers, 10)
+
     assert sorted(challenge_points(member)) == sorted(
         [
             ("First purchase of MATCHA", 100),
@@ -137,10 +160,13 @@ def test_every_preset_end_to_end_through_the_api_and_two_workers(workers):
             ("Visit 3 times this month", 150),
             ("Follow us on instagram", 70),
             ("Join us at CEREMONY", 200),
+            ("Birthday gift", 500),
+            ("Membership anniversary", 300),
+            ("We miss you (60 days)", 40),
         ]
     )
     member.refresh_from_db()
-    assert member.points_available == 12 + 100 + 50 + 12 + 30 + 20 + 150 + 70 + 200
+    assert member.points_available == 12 + 100 + 50 + 12 + 30 + 20 + 150 + 70 + 200 + 840
     assert_no_drift([member])
 
 

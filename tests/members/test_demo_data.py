@@ -2,27 +2,56 @@ import datetime as dt
 import io
 import re
 import zoneinfo
+from collections import Counter
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from challenges.models import (
+    Award,
+    Challenge,
+    Event,
+    ScheduledEventsDay,
+    Verification,
+    WeatherObservation,
+)
+from challenges.presets import PRESETS
 from loyalty.ledger import ledger_sums
-from loyalty.models import Coupon, LedgerEntry, Purchase, PurchaseLine, PurchaseReturn
+from loyalty.models import (
+    Coupon,
+    CouponTemplate,
+    LedgerEntry,
+    Purchase,
+    PurchaseLine,
+    PurchaseReturn,
+)
 from loyalty.models.ledger import EntryKind, EntryState
 from loyalty.selectors import ledger_drift
 from members.api_keys import SCOPES, api_key_verify
 from members.contact import normalize_phone
 from members.management.commands.demo_data import (
+    AMBASSADOR,
     BIRTHDAY,
+    EVENT_CODE,
+    FIRST_TRY_SKU,
+    PURCHASE,
+    RETURN,
+    SCHEDULER_DAYS,
     SEASON,
+    SNS_ACCOUNT,
+    SNS_PLATFORM,
     STORE_ONLY,
+    SURVEY,
     WELCOME,
     CouponRule,
     World,
+    challenge_code,
+    coupon_rules,
     member_number_for,
     plan_member,
 )
@@ -49,6 +78,7 @@ def demo_data(*args: str) -> str:
 def snapshot() -> dict[str, int]:
     models = [Store, Staff, Tier, Member, Visit, Purchase, PurchaseLine, PurchaseReturn]
     models += [LedgerEntry, Coupon, get_user_model()]
+    models += [Challenge, Event, Award, Verification, WeatherObservation, ScheduledEventsDay]
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -235,3 +265,259 @@ def test_rerun_prints_the_served_url_and_flags_a_changed_password():
     assert "Admin: http://127.0.0.1:8123/admin/" in out
     assert "marketer  (password changed since the demo was loaded)" in out
     assert "staff     / demo-staff-pass" in out
+
+
+# --- the challenge engine in the demo -----------------------------------------------------
+
+ENGINE_ARGS = ("--members", "25", "--months", "12", "--seed", "3")
+ENGINE_SEED, ENGINE_MEMBERS = 3, 25
+
+
+def loaded_world() -> World:
+    """The World the command built today (its anchor is today's local midnight)."""
+    anchor = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    templates = {t.code: t for t in CouponTemplate.objects.all()}
+    return World(seed=ENGINE_SEED, months=12, anchor=anchor, coupons=coupon_rules(templates))
+
+
+def _matches(day: dt.date, month_day: tuple[int, int]) -> bool:
+    """The scheduler's calendar: Feb 29 counts as Feb 28 in common years."""
+    leap = day.year % 4 == 0 and (day.year % 100 != 0 or day.year % 400 == 0)
+    if month_day == (2, 29) and not leap:
+        month_day = (2, 28)
+    return (day.month, day.day) == month_day
+
+
+def expected_events(world: World, plans, *, win_back_days: set[int]) -> Counter:
+    """Event counts by type, from the pure plans: every purchase and return, every planned
+    activity, and what the scheduler gives on the last SCHEDULER_DAYS days (for members still
+    active at the end: birthdays, anniversaries, one win-back per threshold day)."""
+    counts: Counter = Counter()
+    last = world.anchor.date()
+    days = [last - dt.timedelta(days=n) for n in range(SCHEDULER_DAYS, 0, -1)]
+    for plan in plans:
+        counts["purchase"] += sum(e.kind == PURCHASE for e in plan.events)
+        counts["return"] += sum(e.kind == RETURN for e in plan.events)
+        counts.update(a.type for a in plan.activities)
+        if plan.withdrawn:
+            continue
+        joined = plan.joined_at.astimezone(TOKYO)
+        activity = [e.at for e in plan.events if e.kind == PURCHASE]
+        activity += [a.at for a in plan.activities if a.type == "visit"]
+        for day in days:
+            midnight = dt.datetime.combine(day, dt.time(), tzinfo=TOKYO)
+            born = plan.birth_date
+            if born.year < day.year and plan.joined_at < midnight + dt.timedelta(days=1):
+                counts["birthday"] += _matches(day, (born.month, born.day))
+            if plan.joined_at < midnight:
+                if joined.year < day.year:
+                    counts["anniversary"] += _matches(day, (joined.month, joined.day))
+                before = [at for at in activity if at < midnight]
+                latest = max(before).astimezone(TOKYO) if before else joined
+                counts["win_back"] += (day - latest.date()).days in win_back_days
+    return counts
+
+
+def expected_awards(world: World, plans) -> dict[str, int]:
+    """What each preset must grant, computed from the plans and the stored weather without
+    the engine. Order-free: who qualifies, not which event of the day or month paid."""
+    start = world.start
+    rain = {
+        (store, day)
+        for store, day in WeatherObservation.objects.filter(condition="rain").values_list(
+            "store__code", "date"
+        )
+    }
+    expected: Counter = Counter()
+    for plan in plans:
+        purchases = [e.purchase for e in plan.events if e.kind == PURCHASE]
+        activities = [a for a in plan.activities if a.at >= start]
+        visits = [a for a in activities if a.type == "visit"]
+        tries = [p.at for p in purchases if FIRST_TRY_SKU in {ln.sku for ln in p.lines}]
+        expected["first_purchase_of_product"] += bool(tries) and min(tries) >= start
+        expected["staff_ambassador"] += len(  # once a day
+            {
+                p.at.astimezone(TOKYO).date()
+                for p in purchases
+                if p.staff == AMBASSADOR and p.at >= start
+            }
+        )
+        expected["rainy_day_visit"] += len(
+            {
+                a.at.astimezone(TOKYO).date()
+                for a in visits
+                if (a.store, a.at.astimezone(TOKYO).date()) in rain
+            }
+        )
+        per_month = Counter(
+            (a.at.astimezone(TOKYO).year, a.at.astimezone(TOKYO).month) for a in visits
+        )
+        expected["visit_three_times_a_month"] += sum(n >= 3 for n in per_month.values())
+        expected["survey_answered"] += any(
+            a.type == "survey_answered" and dict(a.payload)["survey"] == SURVEY for a in activities
+        )
+        if not plan.withdrawn:  # a withdrawn member's birth date is gone when it is evaluated
+            expected["birthday_double_points"] += sum(
+                p.at >= start and p.at.astimezone(TOKYO).month == plan.birth_date.month
+                for p in purchases
+            )
+    scheduled = Event.objects.filter(source_key="scheduler")
+    expected["birthday_gift"] = scheduled.filter(type__code="birthday").count()
+    expected["membership_anniversary"] = scheduled.filter(type__code="anniversary").count()
+    expected["win_back"] = scheduled.filter(type__code="win_back", payload__days_absent=60).count()
+    return {challenge_code(key): n for key, n in expected.items()}
+
+
+def awards_by_code() -> dict[str, int]:
+    counts = Counter(Award.objects.values_list("version__challenge__code", flat=True))
+    return {code: counts[code] for code in Challenge.objects.values_list("code", flat=True)}
+
+
+def test_the_demo_history_goes_through_the_challenge_engine(settings):
+    # Small batches, so that many members' events straddle two or more batches: the
+    # worker's purchase history must not count purchases whose events wait in a later batch
+    # (it once did, and "first purchase of" missed 19 of 1,113 in the 2,000-member demo).
+    settings.LOYALTY_EVENT_BATCH_SIZE = 11
+    out = demo_data(*ENGINE_ARGS)
+    world = loaded_world()
+    plans = [plan_member(world, index) for index in range(1, ENGINE_MEMBERS + 1)]
+
+    # One active challenge per preset, from the start of the history, fitted to this world.
+    challenges = Challenge.objects.select_related("current_version").order_by("code")
+    assert sorted(c.preset for c in challenges) == sorted(PRESETS)
+    assert {c.code for c in challenges} == {challenge_code(key) for key in PRESETS}
+    assert {c.status for c in challenges} == {Challenge.Status.ACTIVE}
+    assert {c.current_version.starts_at for c in challenges} == {world.start}
+    by_preset = {c.preset: c.current_version for c in challenges}
+    assert by_preset["first_purchase_of_product"].conditions["value"] == FIRST_TRY_SKU
+    assert by_preset["staff_ambassador"].conditions["value"] == AMBASSADOR
+    assert by_preset["sns_follow"].conditions["all"][0]["value"] == SNS_PLATFORM
+    assert by_preset["sns_follow"].conditions["all"][1]["value"] == SNS_ACCOUNT
+    assert by_preset["survey_answered"].conditions["value"] == SURVEY
+    assert by_preset["event_attendance"].conditions["value"] == EVENT_CODE
+    # About a fifth of the store days of the history rain, for the rainy-day challenge.
+    days = (world.anchor.date() - world.start.date()).days
+    assert WeatherObservation.objects.count() == 3 * days
+    rainy = WeatherObservation.objects.filter(condition="rain").count()
+    assert 0.15 < rainy / (3 * days) < 0.25
+
+    # Every planned event was stored once (purchases and returns by their own intake path,
+    # the rest as the demo's source) and every one was processed.
+    stored = Counter(Event.objects.values_list("type__code", flat=True))
+    win_back_days = {*settings.LOYALTY_WIN_BACK_DAYS, 60}  # 60: the preset's
+    assert stored == expected_events(world, plans, win_back_days=win_back_days)
+    assert set(Event.objects.values_list("source_key", flat=True)) == {
+        "purchases",
+        "returns",
+        "demo",
+        "scheduler",
+    }
+    assert Event.objects.filter(type__code="purchase").count() == Purchase.objects.count()
+    assert Event.objects.filter(status=Event.Status.PENDING).count() == 0
+    # Processed check-ins are the visits.
+    assert Visit.objects.count() == stored["visit"]
+
+    # Each preset granted exactly what the plans say it should; these fire in this world
+    # (win-back and anniversaries may have no one in the last month of 25 members).
+    awards = awards_by_code()
+    assert awards == {
+        **expected_awards(world, plans),
+        challenge_code("sns_follow"): 0,
+        challenge_code("event_attendance"): 0,
+    }
+    for key in (
+        "first_purchase_of_product",
+        "staff_ambassador",
+        "survey_answered",
+        "rainy_day_visit",
+        "visit_three_times_a_month",
+        "birthday_double_points",
+        "birthday_gift",
+    ):
+        assert awards[challenge_code(key)] > 0, key
+    # The two that staff must confirm wait in the queue: one per matching event.
+    pending = Counter(
+        Verification.objects.filter(status=Verification.Status.PENDING).values_list(
+            "version__challenge__code", flat=True
+        )
+    )
+    follows = Event.objects.filter(
+        type__code="sns_follow", payload__platform=SNS_PLATFORM, payload__account=SNS_ACCOUNT
+    )
+    attendances = Event.objects.filter(type__code="event_attendance")
+    assert pending == {
+        challenge_code("sns_follow"): follows.count(),
+        challenge_code("event_attendance"): attendances.count(),
+    }
+    assert follows.count() > 0 and attendances.count() > 0
+
+    # The printed figure is what was done.
+    figure = re.search(
+        r"challenge events: ([\d,]+) processed in [\d.]+ s \([\d,]+ events/s\), "
+        r"([\d,]+) awards, ([\d,]+) points granted",
+        out,
+    )
+    number = [int(g.replace(",", "")) for g in figure.groups()]
+    points = Award.objects.aggregate(s=Sum("points"))["s"]
+    assert number == [Event.objects.count(), Award.objects.count(), points]
+    assert f"challenges: {len(PRESETS)} created from the presets" in out
+
+    # Ledger: challenge points are in the books and the balances agree with them.
+    challenge_entries = LedgerEntry.objects.filter(source="challenge", kind=EntryKind.EARN)
+    assert challenge_entries.aggregate(s=Sum("points"))["s"] == points
+    assert ledger_drift() == []
+    check = io.StringIO()
+    call_command("check_ledger", stdout=check)
+    assert check.getvalue().startswith("ledger OK")
+
+    # Again: already loaded, nothing changes.
+    before = snapshot()
+    again = demo_data(*ENGINE_ARGS)
+    assert "demo data already loaded" in again
+    assert snapshot() == before
+    assert awards_by_code() == awards
+
+
+def test_loading_rings_no_worker_and_defer_processing_leaves_the_events_pending(
+    django_capture_on_commit_callbacks,
+):
+    from challenges.intake import events_ingest
+    from challenges.tasks import process_pending_events_task
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        out = demo_data("--members", "10", "--months", "3", "--seed", "7", "--defer-processing")
+
+    assert process_pending_events_task.delay not in callbacks
+    events = Event.objects.count()
+    assert events == Event.objects.filter(status=Event.Status.PENDING).count() > 0
+    assert f"challenge events: {events:,} left pending (--defer-processing)" in out
+    assert not Event.objects.filter(source_key="scheduler").exists()
+    assert (Award.objects.count(), Visit.objects.count()) == (0, 0)
+    # Outside the load, storing an event rings the workers as always.
+    member = Member.objects.filter(status=Member.Status.ACTIVE).first()
+    item = {
+        "client_id": "after-the-load",
+        "type": "app_open",
+        "member_number": member.member_number,
+        "occurred_at": "2026-01-05T10:00:00+09:00",
+    }
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert events_ingest(source_key="test", items=[item])[0].result == "accepted"
+    assert callbacks == [process_pending_events_task.delay]
+
+
+def test_weather_already_observed_is_kept():
+    shibuya = Store.objects.create(code="TYO01", name="Demo Coffee Shibuya")
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    WeatherObservation.objects.create(
+        store=shibuya, date=yesterday, condition="snow", precipitation_mm=4, source="csv"
+    )
+
+    demo_data("--members", "3", "--months", "1", "--seed", "7")
+
+    kept = WeatherObservation.objects.get(store=shibuya, date=yesterday)
+    assert (kept.condition, kept.precipitation_mm, kept.source) == ("snow", 4, "csv")
+    today = timezone.localdate()
+    days = (today - (today - relativedelta(months=1))).days  # the history, one month
+    assert WeatherObservation.objects.count() == 3 * days
+    assert WeatherObservation.objects.filter(source="demo").count() == 3 * days - 1
