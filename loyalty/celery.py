@@ -60,4 +60,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=1, minute=0),
         "options": {"expires": _NIGHT},
     },
+    # KPI snapshots of the windows containing yesterday, after the ledger jobs (expiry,
+    # release) and the tiers, whose results the KPIs read.
+    "kpis-nightly": {
+        "task": "metrics.tasks.kpis_nightly_task",
+        "schedule": crontab(hour=1, minute=30),
+        "options": {"expires": _NIGHT},
+    },
 }

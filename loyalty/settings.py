@@ -7,6 +7,7 @@ Every variable is listed in ``.env.example`` and docs/configuration.md.
 """
 
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
@@ -287,3 +288,24 @@ LOYALTY_OPEN_METEO_API_KEY = os.environ.get("LOYALTY_OPEN_METEO_API_KEY", "")
 LOYALTY_OPEN_METEO_TIMEOUT = env_int("LOYALTY_OPEN_METEO_TIMEOUT", 10)
 if LOYALTY_OPEN_METEO_TIMEOUT < 1:
     raise ImproperlyConfigured("LOYALTY_OPEN_METEO_TIMEOUT must be at least 1 (seconds)")
+
+# KPIs (docs/metrics.md): a member lapses (churns, turns dormant) after this many days without
+# a purchase; the repeat rate looks at this many months; LTV = AOV x LOYALTY_MARGIN (gross
+# profit share, 0-1) x purchases per year x retention years (1 / annual churn, at most
+# LOYALTY_LTV_MAX_YEARS).
+LOYALTY_CHURN_LAPSE_DAYS = env_int("LOYALTY_CHURN_LAPSE_DAYS", 180)
+LOYALTY_REPEAT_MONTHS = env_int("LOYALTY_REPEAT_MONTHS", 12)
+LOYALTY_LTV_MAX_YEARS = env_int("LOYALTY_LTV_MAX_YEARS", 10)
+_margin = os.environ.get("LOYALTY_MARGIN", "") or "0.30"
+try:
+    LOYALTY_MARGIN = Decimal(_margin)
+except InvalidOperation as exc:
+    raise ImproperlyConfigured(f"LOYALTY_MARGIN must be a decimal number, got {_margin!r}") from exc
+if not (LOYALTY_MARGIN.is_finite() and 0 <= LOYALTY_MARGIN <= 1):
+    raise ImproperlyConfigured(f"LOYALTY_MARGIN must be between 0 and 1, got {_margin!r}")
+if not 1 <= LOYALTY_CHURN_LAPSE_DAYS <= 3650:
+    raise ImproperlyConfigured("LOYALTY_CHURN_LAPSE_DAYS must be from 1 to 3650 (days)")
+if not 1 <= LOYALTY_REPEAT_MONTHS <= 120:
+    raise ImproperlyConfigured("LOYALTY_REPEAT_MONTHS must be from 1 to 120 (months)")
+if not 1 <= LOYALTY_LTV_MAX_YEARS <= 100:
+    raise ImproperlyConfigured("LOYALTY_LTV_MAX_YEARS must be from 1 to 100 (years)")

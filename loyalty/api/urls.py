@@ -14,6 +14,8 @@ from members.me_api import (
     MeView,
     TokenView,
 )
+from metrics.kpi_api import KpiListView
+from metrics.me_api import MeSurveyAnswersView, MeSurveysView, MeSurveyView
 
 from .coupons import CouponIssueView, CouponRedeemView
 from .health import HealthView
@@ -35,6 +37,7 @@ urlpatterns = [
     path("events", EventsView.as_view(), name="events"),
     path("events/<str:client_id>", EventDetailView.as_view(), name="event"),
     path("challenges/<slug:code>/dry-run", DryRunView.as_view(), name="challenge-dry-run"),
+    path("kpis", KpiListView.as_view(), name="kpis"),
     path("me/events", MeEventsView.as_view(), name="me-events"),
     path("me/challenges", MeChallengesView.as_view(), name="me-challenges"),
     path("auth/token", TokenView.as_view(), name="auth-token"),
@@ -45,4 +48,7 @@ urlpatterns = [
     path("me/ledger", MeLedgerView.as_view(), name="me-ledger"),
     path("me/coupons", MeCouponsView.as_view(), name="me-coupons"),
     path("me/card", MeCardView.as_view(), name="me-card"),
+    path("me/surveys", MeSurveysView.as_view(), name="me-surveys"),
+    path("me/surveys/<slug:code>", MeSurveyView.as_view(), name="me-survey"),
+    path("me/surveys/<slug:code>/answers", MeSurveyAnswersView.as_view(), name="me-survey-answers"),
 ]

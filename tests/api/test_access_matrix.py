@@ -52,6 +52,8 @@ from members.api_keys import SCOPES, api_key_create, api_key_revoke
 from members.member_tokens import LoginFailed, member_token_login, member_token_revoke
 from members.models import ApiKey, Member, MemberToken, Store
 from members.services import member_withdraw
+from metrics.models import Answer, KpiSnapshot, Survey, SurveyResponse
+from metrics.services import survey_answer
 from tests.loyalty.factories import CouponTemplateFactory
 from tests.members.factories import MemberFactory, StoreFactory, UserFactory
 
@@ -95,6 +97,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "events"): "events:write",
     ("GET", "event"): "events:read",
     ("POST", "challenge-dry-run"): "challenges:read",
+    ("GET", "kpis"): "kpis:read",
     ("POST", "me-events"): "member token",
     ("GET", "me-challenges"): "member token",
     ("POST", "auth-token"): "public",
@@ -106,6 +109,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "me-ledger"): "member token",
     ("GET", "me-coupons"): "member token",
     ("GET", "me-card"): "member token",
+    ("GET", "me-surveys"): "member token",
+    ("GET", "me-survey"): "member token",
+    ("POST", "me-survey-answers"): "member token",
 }
 
 # (method, URL name in the `api` namespace) -> the exact status for each caller, in CALLERS
@@ -131,6 +137,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "events"):             (401, 401, 401, 403, 403, 201, 201, 400, 403, 401, 401, 401),
     ("GET", "event"):               (401, 401, 401, 403, 403, 200, 200, 200, 403, 401, 401, 401),
     ("POST", "challenge-dry-run"):  (401, 401, 401, 403, 403, 200, 200, 200, 403, 401, 401, 401),
+    ("GET", "kpis"):                (401, 401, 401, 403, 403, 200, 200, 403, 403, 401, 401, 401),
     ("POST", "me-events"):          (401, 401, 401, 403, 403, 403, 403, 403, 201, 401, 401, 401),
     ("GET", "me-challenges"):       (401, 401, 401, 403, 403, 403, 403, 403, 200, 401, 401, 401),
     ("POST", "auth-token"):         (201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201),
@@ -142,6 +149,9 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "me-ledger"):           (401, 401, 401, 403, 403, 403, 403, 403, 200, 401, 401, 401),
     ("GET", "me-coupons"):          (401, 401, 401, 403, 403, 403, 403, 403, 200, 401, 401, 401),
     ("GET", "me-card"):             (401, 401, 401, 403, 403, 403, 403, 403, 200, 401, 401, 401),
+    ("GET", "me-surveys"):          (401, 401, 401, 403, 403, 403, 403, 403, 200, 401, 401, 401),
+    ("GET", "me-survey"):           (401, 401, 401, 403, 403, 403, 403, 403, 200, 401, 401, 401),
+    ("POST", "me-survey-answers"):  (401, 401, 401, 403, 403, 403, 403, 403, 201, 401, 401, 401),
 }
 # fmt: on
 DENIAL_CODES = {401: {"not_authenticated", "authentication_failed"}, 403: {"permission_denied"}}
@@ -165,6 +175,7 @@ class World:
     b_coupons: list[Coupon]
     challenge: Challenge
     tokens: dict[str, str] = field(default_factory=dict)  # raw member tokens by caller kind
+    survey: Survey | None = None  # "S1", the challenge's survey, which B has answered
 
     def fresh(self, member: Member) -> Member:
         return Member.objects.get(pk=member.pk)
@@ -250,7 +261,11 @@ def world_build() -> World:
     events_ingest(source_key=f"member:{b.pk}", items=[survey_event("APP-1", b)], member=b)
     b_pos, _raw = api_key_create(name="B's POS", scopes=["events:write", "events:read"])
     events_ingest(source_key=f"key:{b_pos.pk}", items=[survey_event("EV-1", b)])
-    assert events_process_pending(batch_size=50) == 2
+    # B also answered the survey itself (a response and one more survey_answered event).
+    survey = Survey.objects.create(code="S1", title="Your visit")
+    question = survey.questions.create(position=1, kind="nps", text="Recommend us?")
+    survey_answer(member=b, survey=survey, answers=[{"question": question.pk, "score": 9}])
+    assert events_process_pending(batch_size=50) == 3
     tokens = {"member": login(a), "b": login(b, B_PASSWORD)}
     tokens["member_expired"] = login(a)
     MemberToken.objects.filter(pk=token_row(tokens["member_expired"]).pk).update(
@@ -270,6 +285,7 @@ def world_build() -> World:
         b_coupons=b_coupons,
         challenge=challenge,
         tokens=tokens,
+        survey=survey,
     )
 
 
@@ -291,6 +307,8 @@ WATCHED = [
     GoalProgress,
     Verification,
     ChallengeCounter,
+    SurveyResponse,
+    Answer,
 ]
 
 
@@ -430,6 +448,25 @@ def check_dry_run(world, response, before):
     assert snapshot() == before
 
 
+def kpi_snapshot_of_store_x(world):
+    """A KPI snapshot for store X's members (the call reads store X's segment)."""
+    KpiSnapshot.objects.get_or_create(
+        kpi="members",
+        segment=f"store:{world.store.code}",
+        period="month",
+        period_start=dt.date(2026, 5, 1),
+        defaults={"value": 1, "n": 1},
+    )
+
+
+def check_kpis(world, response, before):
+    data = response.json()
+    assert [(r["kpi"], r["segment"], r["value"]) for r in data["results"]] == [
+        ("members", f"store:{world.store.code}", 1.0)
+    ]
+    assert snapshot() == before
+
+
 def check_me_events(world, response, before):
     assert response.json()["member_number"] == world.a.member_number
     event = Event.objects.get(source_key=f"member:{world.a.pk}", client_id="APP-A")
@@ -494,6 +531,36 @@ def check_me_coupons(world, response, before):
 def check_me_card(world, response, before):
     assert response.json()["barcode"]["payload"] == world.a.member_number
     assert snapshot() == before
+
+
+def survey_answers(world, **extra) -> dict:
+    question = world.survey.questions.get()
+    return {"answers": [{"question": question.pk, "score": 7}], **extra}
+
+
+def check_me_surveys(world, response, before):
+    assert [(s["code"], s["answered"], s["can_answer"]) for s in response.json()] == [
+        ("S1", False, True)
+    ]
+    assert snapshot() == before
+
+
+def check_me_survey(world, response, before):
+    data = response.json()
+    assert (data["code"], data["answered"], data["times_answered"]) == ("S1", False, 0)
+    assert snapshot() == before
+
+
+def check_me_survey_answer(world, response, before):
+    data = response.json()
+    stored = SurveyResponse.objects.get(pk=data["id"])
+    assert (stored.member_id, stored.store_id, data["answers"][0]["score"]) == (
+        world.a.pk,
+        world.store.pk,
+        7,
+    )
+    event = Event.objects.get(source_key="surveys", client_id=f"survey:{stored.pk}")
+    assert (event.member_id, event.payload) == (world.a.pk, {"survey": "S1", "score": 7})
 
 
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
@@ -569,6 +636,11 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         ),
         check_dry_run,
     ),
+    ("GET", "kpis"): Endpoint(
+        lambda w: Call(body={"segment": f"store:{w.store.code}", "period": "month"}),
+        check_kpis,
+        kpi_snapshot_of_store_x,
+    ),
     ("POST", "me-events"): Endpoint(lambda w: Call(body=survey_event("APP-A")), check_me_events),
     ("GET", "me-challenges"): Endpoint(lambda w: Call(), check_me_challenges),
     ("POST", "auth-token"): Endpoint(
@@ -585,6 +657,12 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "me-ledger"): Endpoint(lambda w: Call(), check_me_ledger),
     ("GET", "me-coupons"): Endpoint(lambda w: Call(), check_me_coupons),
     ("GET", "me-card"): Endpoint(lambda w: Call(), check_me_card),
+    ("GET", "me-surveys"): Endpoint(lambda w: Call(), check_me_surveys),
+    ("GET", "me-survey"): Endpoint(lambda w: Call(kwargs={"code": "S1"}), check_me_survey),
+    ("POST", "me-survey-answers"): Endpoint(
+        lambda w: Call(kwargs={"code": "S1"}, body=survey_answers(w, store_code=w.store.code)),
+        check_me_survey_answer,
+    ),
 }
 
 
@@ -851,6 +929,12 @@ def assert_only_a(world: World, name: str, data: dict | list) -> None:
     elif name == "me-challenges":
         # B has answered the survey (times_this_period 1); A has not.
         assert [(c["code"], c["times_this_period"]) for c in data] == [("survey", 0)]
+    elif name in ("me-surveys", "me-survey"):
+        # B has answered S1; A has not.
+        surveys = data if name == "me-surveys" else [data]
+        assert [(s["code"], s["answered"], s["times_answered"]) for s in surveys] == [
+            ("S1", False, 0)
+        ]
     else:  # pragma: no cover - a new /me read: teach this function what A's data is
         raise AssertionError(f"no A-only check for {name}")
 
@@ -862,13 +946,23 @@ def timeless(data: dict | list) -> dict | list:
     return {k: v for k, v in data.items() if k != "expiring_soon_until"}
 
 
-ME_READS = ["me", "me-points", "me-ledger", "me-coupons", "me-card", "me-challenges"]
+ME_READS = [
+    "me",
+    "me-points",
+    "me-ledger",
+    "me-coupons",
+    "me-card",
+    "me-challenges",
+    "me-surveys",
+    "me-survey",
+]
 # Member-token writes, each with its own cross-member test below.
 ME_WRITES = {
     ("PATCH", "me"),
     ("POST", "auth-logout"),
     ("POST", "me-events"),
     ("POST", "me-password"),
+    ("POST", "me-survey-answers"),
 }
 
 
@@ -886,8 +980,9 @@ def test_world_tells_a_and_b_apart(world):
     assert len(world.a_coupons) != len(world.b_coupons)
     assert (Event.objects.filter(member=a).count(), Event.objects.filter(member=b).count()) == (
         0,
-        2,
+        3,
     )
+    assert [r.member_id for r in SurveyResponse.objects.all()] == [b.pk]
     assert [c.count for c in LimitCounter.objects.filter(member=b)] == [1]
     assert not LimitCounter.objects.filter(member=a).exists()
 
@@ -895,7 +990,7 @@ def test_world_tells_a_and_b_apart(world):
 @pytest.mark.parametrize("name", ME_READS)
 def test_me_reads_show_only_the_callers_data_whatever_ids_are_sent(world, name):
     client = bearer(world.tokens["member"])
-    url = reverse(f"api:{name}")
+    url = reverse(f"api:{name}", kwargs=ENDPOINTS[("GET", name)].call(world).kwargs)
     before, b_before = snapshot(), rows_of(world.b)
     clean = client.get(url)
     assert clean.status_code == 200
@@ -1088,6 +1183,34 @@ def test_me_events_are_always_the_callers_whatever_the_body_names(world):
     # Its effect, once processed, is A's: A's limit counter, not B's.
     assert events_process_pending(batch_size=50) == 1
     assert [c.count for c in LimitCounter.objects.filter(member=a)] == [1]
+    assert rows_of(b) == b_before
+
+
+def test_survey_answers_are_always_the_callers_whatever_the_body_names(world):
+    """B answered S1. A's answer naming B anywhere is A's own, and B's answer does not make
+    A's a repeat (the once-only check is per member)."""
+    a, b = world.a, world.b
+    client = bearer(world.tokens["member"])
+    b_before = rows_of(b)
+    body = survey_answers(world, member_number=b.member_number, member=b.pk, member_id=b.pk)
+    response = client.post(
+        f"/api/v1/me/surveys/S1/answers?member_number={b.member_number}&member={b.pk}",
+        body,
+        format="json",
+        HTTP_X_MEMBER_NUMBER=b.member_number,
+    )
+    assert response.status_code == 201, response.content
+    mine = SurveyResponse.objects.get(pk=response.json()["id"])
+    assert mine.member_id == a.pk
+    assert Event.objects.get(source_key="surveys", client_id=f"survey:{mine.pk}").member_id == (
+        a.pk
+    )
+    # A's second answer is refused as A's repeat; B's rows never change.
+    again = client.post("/api/v1/me/surveys/S1/answers", body, format="json")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "survey_already_answered")
+    assert sorted(SurveyResponse.objects.values_list("member_id", flat=True)) == sorted(
+        [a.pk, b.pk]
+    )
     assert rows_of(b) == b_before
 
 

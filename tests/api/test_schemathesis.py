@@ -36,6 +36,7 @@ from members.member_tokens import member_token_login
 from members.passwords import member_login_create
 from tests.loyalty.factories import CouponTemplateFactory
 from tests.members.factories import MemberFactory, StaffFactory, StoreFactory, TierFactory
+from tests.metrics.survey_support import survey_example_create
 
 PASSWORD = "kumo-no-ue-2026"  # the schema examples' password
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "100"))
@@ -97,6 +98,7 @@ def world(settings):  # pytest-django's settings fixture
     template = CouponTemplateFactory(code="welcome-500", per_member_limit=None)
     coupon = coupon_issue(template=template, member=member, issued_via=Coupon.IssuedVia.API)
     Coupon.objects.filter(pk=coupon.pk).update(code="7KQM4XTP9HWD")
+    survey_example_create()  # after-visit-2026-05, questions 101-104
     _key, raw_key = api_key_create(name="schemathesis", scopes=sorted(SCOPES))
     _token, raw_token = member_token_login(login=MEMBER_NUMBER, password=PASSWORD)
     return {"key": f"Api-Key {raw_key}", "token": f"Bearer {raw_token}"}

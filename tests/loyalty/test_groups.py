@@ -15,6 +15,8 @@ from tests.members.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
 
+STORE_MANAGERS = "Store managers"
+
 EXPECTED_PERMISSIONS = {
     STORE_STAFF: {
         "members.view_member",
@@ -58,11 +60,32 @@ EXPECTED_PERMISSIONS = {
         "challenges.view_weatherobservation",
         "challenges.add_weatherobservation",
         "challenges.change_weatherobservation",
+        "metrics.view_survey",
+        "metrics.add_survey",
+        "metrics.change_survey",
+        "metrics.delete_survey",
+        "metrics.view_question",
+        "metrics.add_question",
+        "metrics.change_question",
+        "metrics.delete_question",
+        "metrics.view_surveyresponse",
+        "metrics.view_answer",
+        "metrics.view_kpidashboard",
+        "metrics.view_all_stores",
+        "metrics.view_kpitarget",
+        "metrics.add_kpitarget",
+        "metrics.change_kpitarget",
+        "metrics.delete_kpitarget",
+    },
+    # metrics/migrations/0003_dashboard_permissions.py: the KPI dashboard, their store only.
+    STORE_MANAGERS: {
+        "metrics.view_kpidashboard",
+        "metrics.view_kpitarget",
     },
 }
 
 
-@pytest.mark.parametrize("group", [STORE_STAFF, MARKETERS])
+@pytest.mark.parametrize("group", [STORE_STAFF, MARKETERS, STORE_MANAGERS])
 def test_groups_hold_exactly_their_permissions(group):
     perms = Group.objects.get(name=group).permissions.select_related("content_type")
     assert {f"{p.content_type.app_label}.{p.codename}" for p in perms} == (

@@ -1,0 +1,346 @@
+"""Challenge effectiveness (docs/metrics.md, "Challenges"): one value per challenge, segment
+"challenge:<code>", and "all" for the programme's challenges together.
+
+Everything is dated by the business time of the event the challenge answered
+(Event.occurred_at), so a late-processed or staff-verified award counts when its event
+happened.
+- challenge_joiners: distinct members with an award of the challenge (points, coupon or a
+  goal-progress record) for an event in the period.
+- challenge_completions: times it fired (events that produced points or a coupon); n is
+  the distinct members who completed it.
+- challenge_points: points granted (before any reversal by a return; what the budget
+  counts); challenge_coupons: coupons issued, and in details those of its coupons used in
+  the period.
+- challenge_budget_used: points (and coupons) granted from the start up to the end of the
+  period / the budget of its current version x 100; with both budgets the higher share.
+  None without a budget.
+- challenge_repeat_completers / challenge_repeat_others: the share who made a purchase in
+  the FOLLOW_UP_DAYS (90) days after the period, among the members active at the end of the
+  period who completed the challenge in it, and among those who did not (the comparable
+  non-completers: the same active population, minus the completers). Details carry the
+  other group's rate and the lift (completers - others, in points). Computed once the period
+  is over, up to the cutoff while the follow-up runs (details: follow_up_through,
+  complete); the nightly run recomputes a window until its follow-up is complete.
+Rows: every challenge that was running during the period (a version overlapping it, not a
+draft) or has awards in it, so a challenge nobody joined shows 0.
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.utils.translation import gettext_noop
+
+from ..formulas import behaviour
+from . import activity
+from .base import Kpi, Value, Window, register, shared
+from .segments import local_midnight
+
+FOLLOW_UP_DAYS = 90
+FIRED = ("points", "coupon")
+PREFIX = "challenge:"
+CODE = "version__challenge__code"
+
+
+def _segment(code: str | None) -> str:
+    return "all" if code is None else f"{PREFIX}{code}"
+
+
+def running_challenges(start: dt.datetime, end: dt.datetime) -> set[str]:
+    from challenges.models import ChallengeVersion
+
+    return set(
+        ChallengeVersion.objects.filter(starts_at__lt=end)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=start))
+        .exclude(challenge__status="draft")
+        .values_list("challenge__code", flat=True)
+        .distinct()
+    )
+
+
+def awards_between(start: dt.datetime, end: dt.datetime):
+    from challenges.models import Award
+
+    return Award.objects.filter(event__occurred_at__gte=start, event__occurred_at__lt=end)
+
+
+def _grouped(queryset, **aggregates) -> dict[str, dict]:
+    """{segment: totals} for "all" and per challenge code: two grouped queries."""
+    rows = {"all": queryset.aggregate(**aggregates)}
+    for row in queryset.order_by().values(challenge_code=F(CODE)).annotate(**aggregates):
+        rows[_segment(row.pop("challenge_code"))] = row
+    return rows
+
+
+def _rows_for(window: Window, found: dict[str, dict]) -> list[str]:
+    start, end = local_midnight(window.start), local_midnight(window.as_of)
+    codes = {_segment(code) for code in running_challenges(start, end)}
+    return ["all", *sorted((codes | found.keys()) - {"all"})]
+
+
+def _activity(window: Window) -> tuple[list[str], dict[str, dict]]:
+    """Segments and award totals of the period: shared by joiners, completions, points,
+    coupons and budget within a run step."""
+    return shared(("challenge_activity", window.start, window.as_of), lambda: _awards(window))
+
+
+def _awards(window: Window) -> tuple[list[str], dict[str, dict]]:
+    start, end = local_midnight(window.start), local_midnight(window.as_of)
+    found = _grouped(
+        awards_between(start, end),
+        joiners=Count("member", distinct=True),
+        completions=Count("event", distinct=True, filter=Q(kind__in=FIRED)),
+        completers=Count("member", distinct=True, filter=Q(kind__in=FIRED)),
+        points=Sum("points", filter=Q(kind="points"), default=0),
+        coupons=Count("pk", filter=Q(kind="coupon")),
+    )
+    # A completion is one challenge firing on one event: the programme's total is the sum
+    # over challenges (one event may complete several).
+    found["all"]["completions"] = sum(
+        row["completions"] for segment, row in found.items() if segment != "all"
+    )
+    return _rows_for(window, found), found
+
+
+def _count(segment: str, value: int, n: int | None = None, **details) -> Value:
+    return Value(
+        segment=segment, value=Decimal(value), n=value if n is None else n, details=details
+    )
+
+
+def joiners_compute(window: Window) -> list[Value]:
+    segments, found = _activity(window)
+    return [_count(s, found.get(s, {}).get("joiners", 0)) for s in segments]
+
+
+def completions_compute(window: Window) -> list[Value]:
+    segments, found = _activity(window)
+    return [
+        _count(s, found.get(s, {}).get("completions", 0), found.get(s, {}).get("completers", 0))
+        for s in segments
+    ]
+
+
+def points_compute(window: Window) -> list[Value]:
+    segments, found = _activity(window)
+    return [
+        _count(s, found.get(s, {}).get("points", 0), found.get(s, {}).get("completers", 0))
+        for s in segments
+    ]
+
+
+def coupons_compute(window: Window) -> list[Value]:
+    from loyalty.models import Coupon
+
+    segments, found = _activity(window)
+    start, end = local_midnight(window.start), local_midnight(window.as_of)
+    used = Coupon.objects.filter(
+        challenge_version__isnull=False, used_at__gte=start, used_at__lt=end
+    )
+    used_by = {"all": used.count()}
+    for row in (
+        used.order_by()
+        .values(challenge_code=F("challenge_version__challenge__code"))
+        .annotate(n=Count("pk"))
+    ):
+        used_by[_segment(row["challenge_code"])] = row["n"]
+    return [
+        _count(s, found.get(s, {}).get("coupons", 0), used_in_period=used_by.get(s, 0))
+        for s in segments
+    ]
+
+
+def budget_used_compute(window: Window) -> list[Value]:
+    from challenges.models import Award, Challenge
+
+    end = local_midnight(window.as_of)
+    granted = {
+        row["challenge_code"]: row
+        for row in Award.objects.filter(event__occurred_at__lt=end)
+        .order_by()
+        .values(challenge_code=F(CODE))
+        .annotate(
+            points=Sum("points", filter=Q(kind="points"), default=0),
+            coupons=Count("pk", filter=Q(kind="coupon")),
+            fired=Count("event", distinct=True, filter=Q(kind__in=FIRED)),
+        )
+    }
+    budgets = {
+        code: (points, coupons)
+        for code, points, coupons in Challenge.objects.filter(
+            current_version__isnull=False
+        ).values_list("code", "current_version__budget_points", "current_version__budget_coupons")
+    }
+    segments, _found = _activity(window)
+    values = []
+    for segment in segments:
+        if segment == "all":
+            continue
+        code = segment[len(PREFIX) :]
+        points = granted.get(code, {}).get("points", 0)
+        coupons = granted.get(code, {}).get("coupons", 0)
+        points_budget, coupons_budget = budgets.get(code, (None, None))
+        shares = {
+            "points": behaviour.budget_used(granted=points, budget=points_budget),
+            "coupons": behaviour.budget_used(granted=coupons, budget=coupons_budget),
+        }
+        defined = [share for share in shares.values() if share is not None]
+        values.append(
+            Value(
+                segment=segment,
+                value=max(defined) if defined else None,
+                n=granted.get(code, {}).get("fired", 0),
+                details={
+                    "points_granted": points,
+                    "points_budget": points_budget,
+                    "points_used": _text(shares["points"]),
+                    "coupons_granted": coupons,
+                    "coupons_budget": coupons_budget,
+                    "coupons_used": _text(shares["coupons"]),
+                },
+            )
+        )
+    return values
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def repeat_comparison(window: Window) -> list[tuple[str, dict]]:
+    """(segment, counts and rates) of completers and comparable non-completers; empty while
+    the period is not over. Shared by the two KPIs within a run step."""
+    return shared(("challenge_repeat", window), lambda: _repeat_comparison(window))
+
+
+def _repeat_comparison(window: Window) -> list[tuple[str, dict]]:
+    from members.models import Member
+
+    if not window.finished:
+        return []
+    end = local_midnight(window.end)
+    follow_up_end_day = window.end + dt.timedelta(days=FOLLOW_UP_DAYS)
+    through = min(follow_up_end_day, window.cutoff or follow_up_end_day)
+    follow_up_end = local_midnight(through)
+    follow_up = activity.purchases_counted(end, follow_up_end, at=follow_up_end)
+    base = activity.active_purchases(end).values("member_id")
+    totals = Member.objects.filter(pk__in=base).aggregate(
+        members=Count("pk"),
+        repeat=Count("pk", filter=Q(Exists(follow_up.filter(member=OuterRef("pk"))))),
+    )
+    found = _grouped(
+        awards_between(local_midnight(window.start), end).filter(
+            kind__in=FIRED, member_id__in=base
+        ),
+        completers=Count("member", distinct=True),
+        repeat=Count(
+            "member",
+            distinct=True,
+            filter=Q(Exists(follow_up.filter(member=OuterRef("member_id")))),
+        ),
+    )
+    details = {
+        "follow_up_days": FOLLOW_UP_DAYS,
+        "follow_up_through": (through - dt.timedelta(days=1)).isoformat(),
+        "complete": through == follow_up_end_day,
+    }
+    out = []
+    for segment in _rows_for(window, found):
+        completers = found.get(segment, {}).get("completers", 0)
+        repeat = found.get(segment, {}).get("repeat", 0)
+        others = totals["members"] - completers
+        others_repeat = totals["repeat"] - repeat
+        completers_rate = behaviour.percent(repeat, completers)
+        others_rate = behaviour.percent(others_repeat, others)
+        out.append(
+            (
+                segment,
+                {
+                    "completers": (completers_rate, repeat, completers),
+                    "others": (others_rate, others_repeat, others),
+                    "lift": behaviour.difference(completers_rate, others_rate),
+                    **details,
+                },
+            )
+        )
+    return out
+
+
+def _repeat_values(window: Window, group: str, other: str) -> list[Value]:
+    values = []
+    for segment, row in repeat_comparison(window):
+        rate, repeat, members = row[group]
+        values.append(
+            Value(
+                segment=segment,
+                value=rate,
+                numerator=Decimal(repeat),
+                denominator=Decimal(members),
+                n=members,
+                details={
+                    f"{other}_rate": _text(row[other][0]),
+                    "lift": _text(row["lift"]),
+                    "follow_up_days": row["follow_up_days"],
+                    "follow_up_through": row["follow_up_through"],
+                    "complete": row["complete"],
+                },
+            )
+        )
+    return values
+
+
+def repeat_completers_compute(window: Window) -> list[Value]:
+    return _repeat_values(window, "completers", "others")
+
+
+def repeat_others_compute(window: Window) -> list[Value]:
+    return _repeat_values(window, "others", "completers")
+
+
+def _challenge_kpi(code: str, label: str, unit: str, compute, **extra) -> Kpi:
+    return register(
+        Kpi(
+            code=code,
+            label=label,
+            unit=unit,
+            compute=compute,
+            group="challenges",
+            dimensions=("challenge",),
+            **extra,
+        )
+    )
+
+
+JOINERS = _challenge_kpi(
+    "challenge_joiners", gettext_noop("Challenge joiners"), "count", joiners_compute
+)
+COMPLETIONS = _challenge_kpi(
+    "challenge_completions", gettext_noop("Challenge completions"), "count", completions_compute
+)
+POINTS = _challenge_kpi(
+    "challenge_points", gettext_noop("Challenge points granted"), "points", points_compute
+)
+COUPONS = _challenge_kpi(
+    "challenge_coupons", gettext_noop("Challenge coupons issued"), "count", coupons_compute
+)
+BUDGET_USED = _challenge_kpi(
+    "challenge_budget_used",
+    gettext_noop("Challenge budget used"),
+    "percent",
+    budget_used_compute,
+    higher_is_better=False,
+)
+REPEAT_COMPLETERS = _challenge_kpi(
+    "challenge_repeat_completers",
+    gettext_noop("Repeat purchase within 90 days: completers"),
+    "percent",
+    repeat_completers_compute,
+    follow_up_days=FOLLOW_UP_DAYS,
+)
+REPEAT_OTHERS = _challenge_kpi(
+    "challenge_repeat_others",
+    gettext_noop("Repeat purchase within 90 days: comparable non-completers"),
+    "percent",
+    repeat_others_compute,
+    follow_up_days=FOLLOW_UP_DAYS,
+)

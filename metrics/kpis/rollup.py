@@ -1,0 +1,127 @@
+"""One KPI sliced by every member dimension in one SQL statement.
+
+A calculator describes its facts as a queryset with one row per member (or per member and
+channel) and the sums it needs as SQL aggregate templates over the facts' columns; `rollup`
+joins each row to the member's dimensions on a date (`segments.member_dimension`) and
+aggregates "all" and every dimension in a single statement, so the facts (range scans of
+purchases or the ledger) are read once rather than once per dimension:
+
+    WITH x AS (<facts>), m AS (<member id + dimensions>),
+         f AS (SELECT x.*, m.d_tier, ... FROM x JOIN m ON m.id = x.member_id)
+    SELECT 'all', NULL, <aggregates> FROM f
+    UNION ALL SELECT 'tier', CAST(d_tier AS TEXT), <aggregates> FROM f GROUP BY d_tier
+    UNION ALL ...
+
+PostgreSQL and SQLite both evaluate a CTE referenced several times once (materialised).
+The templates are constants of the calculators; values only ever travel as parameters.
+"""
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from .segments import DIMENSIONS, label, member_dimension
+
+Sql = tuple[str, list[Any]]
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _identifier(name: str) -> str:
+    """Dimension and aggregate names go into the SQL text: only plain lower-case names."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+class _Columns(dict):
+    """Formats "{name}" in an aggregate template as the quoted column name."""
+
+    def __missing__(self, key: str) -> str:
+        return connection.ops.quote_name(key)
+
+
+def compiled(queryset: QuerySet) -> Sql:
+    sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+    return sql, list(params)
+
+
+def segment_label(dimension: str, raw: str | None) -> str:
+    """The snapshot segment of a grouped value, which arrives as text ("cohort" as the first
+    day of the month, "2026-01-01 00:00:00" or "2026-01-01")."""
+    if dimension == "all":
+        return "all"
+    if dimension == "cohort" and raw:
+        return label("cohort", dt.date.fromisoformat(raw[:10]))
+    return label(dimension, raw)
+
+
+def members_at(at: dt.date, dims: Iterable[str]) -> QuerySet:
+    from members.models import Member
+
+    return (
+        Member.objects.order_by()
+        .values("id")
+        .annotate(**{f"d_{name}": member_dimension(name, at) for name in dims})
+    )
+
+
+def rollup(
+    *,
+    facts: QuerySet | Sql,
+    aggregates: Mapping[str, str],
+    at: dt.date | None,
+    dims: Iterable[str] = DIMENSIONS,
+    fact_dims: Iterable[str] = (),
+    member: str = "member_id",
+) -> dict[str, dict[str, Any]]:
+    """{segment: {aggregate: total}} for "all", each member dimension of `dims` on local
+    date `at` (the member's state at the end of that day) and each column of `fact_dims`
+    (e.g. the purchase channel). Only groups with rows appear, "all" always does (sums of
+    nothing are None, counts 0). Rows of `facts` whose member has no dimension row cannot
+    exist (every row's `member` column is a member id)."""
+    dims = tuple(_identifier(name) for name in dims)
+    fact_dims = tuple(_identifier(name) for name in fact_dims)
+    for name in aggregates:
+        _identifier(name)
+    q = connection.ops.quote_name
+    facts_sql, params = facts if isinstance(facts, tuple) else compiled(facts)
+    ctes = [f"x AS ({facts_sql})"]
+    if dims:
+        members_sql, members_params = compiled(members_at(at, dims))
+        params = [*params, *members_params]
+        columns = ", ".join(f"m.{q(f'd_{name}')}" for name in dims)
+        ctes += [
+            f"m AS ({members_sql})",
+            f"f AS (SELECT x.*, {columns} FROM x INNER JOIN m ON m.{q('id')} = x.{q(member)})",  # noqa: S608
+        ]
+    else:
+        ctes.append("f AS (SELECT * FROM x)")
+    sums = ", ".join(
+        f"{template.format_map(_Columns())} AS {q(name)}" for name, template in aggregates.items()
+    )
+    grouped = [(name, f"d_{name}") for name in dims] + [(name, name) for name in fact_dims]
+    # Identifiers checked above and constant templates only; values travel as parameters.
+    selects = [f"SELECT 'all' AS dim, NULL AS val, {sums} FROM f"] + [  # noqa: S608
+        f"SELECT '{name}', CAST({q(column)} AS TEXT), {sums} FROM f GROUP BY {q(column)}"  # noqa: S608
+        for name, column in grouped
+    ]
+    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}"
+    names = list(aggregates)
+    out: dict[str, dict[str, Any]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for dim, raw, *totals in cursor.fetchall():
+            out[segment_label(dim, raw)] = dict(zip(names, totals, strict=True))
+    return out
+
+
+def whole(value: Any) -> int:
+    """An aggregate as an int (SUM is NULL over no rows, numeric on PostgreSQL)."""
+    if value is None:
+        return 0
+    return int(Decimal(value))

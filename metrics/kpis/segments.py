@@ -1,0 +1,95 @@
+"""Member dimensions KPIs are sliced by, as SQL expressions evaluated at a date.
+
+`member_dimension(name, at)` is an expression to annotate a Member queryset (or, through
+`prefix`, any queryset reaching Member, e.g. "member__" from Purchase) with the member's value
+of the dimension on the local date `at`; group by it with `.values(...)` and aggregate.
+`label(name, raw)` turns a grouped raw value into the segment string of a snapshot.
+
+Dimensions: segment (new / existing / dormant, as challenges' audiences define them), tier,
+store (home store), cohort (join month), age (band), gender. Channel is a purchase dimension
+(Purchase.channel), not a member one: calculators over purchases group by it directly.
+"""
+
+import datetime as dt
+
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Value, When
+from django.db.models.functions import Coalesce, TruncMonth
+
+from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
+
+DIMENSIONS = ("segment", "tier", "store", "cohort", "age", "gender")
+MEMBER_DIMENSIONS = DIMENSIONS
+AGE_BANDS = (
+    (0, 19, "-19"),
+    (20, 29, "20-29"),
+    (30, 39, "30-39"),
+    (40, 49, "40-49"),
+    (50, 59, "50-59"),
+    (60, 200, "60+"),
+)
+
+
+def local_midnight(day: dt.date) -> dt.datetime:
+    from django.utils import timezone
+
+    return timezone.make_aware(dt.datetime.combine(day, dt.time()))
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # Feb 29 in a year without one
+        return day.replace(year=day.year - years, day=28)
+
+
+def member_dimension(name: str, at: dt.date, prefix: str = ""):
+    """The expression for dimension `name` of the member on local date `at` (the state at
+    the end of that day)."""
+    p = prefix
+    end = local_midnight(at + dt.timedelta(days=1))
+    if name == "segment":
+        from loyalty.models import Purchase
+
+        recent = Purchase.objects.filter(
+            member=OuterRef(f"{p}pk") if p else OuterRef("pk"),
+            occurred_at__lt=end,
+            occurred_at__gte=end - dt.timedelta(days=DORMANT_AFTER_DAYS),
+        )
+        return Case(
+            When(
+                **{f"{p}joined_at__gte": end - dt.timedelta(days=NEW_MEMBER_DAYS)},
+                then=Value("new"),
+            ),
+            When(Exists(recent), then=Value("existing")),
+            default=Value("dormant"),
+            output_field=CharField(),
+        )
+    if name == "tier":
+        return Coalesce(F(f"{p}tier__code"), Value(""), output_field=CharField())
+    if name == "store":
+        return Coalesce(F(f"{p}home_store__code"), Value(""), output_field=CharField())
+    if name == "cohort":
+        return TruncMonth(f"{p}joined_at")
+    if name == "gender":
+        return F(f"{p}gender")
+    if name == "age":
+        whens = [
+            When(
+                Q(**{f"{p}birth_date__lte": _years_before(at, low)})
+                & Q(**{f"{p}birth_date__gt": _years_before(at, high + 1)}),
+                then=Value(band),
+            )
+            for low, high, band in AGE_BANDS
+        ]
+        return Case(*whens, default=Value(""), output_field=CharField())
+    raise ValueError(f"unknown dimension {name!r}")
+
+
+def label(name: str, raw) -> str:
+    """The snapshot segment for a grouped value: "tier:gold", "cohort:2026-01", "age:"
+    (unknown) becomes "age:unknown"."""
+    if name == "cohort":
+        value = raw.strftime("%Y-%m") if raw is not None else "unknown"
+    else:
+        value = str(raw) if raw not in (None, "") else "unknown"
+    return f"{name}:{value}"

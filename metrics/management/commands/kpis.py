@@ -1,0 +1,94 @@
+"""KPI snapshots by hand (docs/metrics.md, "Recomputing").
+
+manage.py kpis recompute --from 2026-03-01 --to 2026-03-31 [--kpi churn_rate ...]
+manage.py kpis nightly [--today 2026-04-01]
+"""
+
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from metrics.snapshots import KpiRunError, RunResult, kpis_nightly, kpis_recompute
+
+OPTION = {"start": "--from", "end": "--to", "kpis": "--kpi", "today": "--today"}
+
+
+def _date(option: str, raw: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(raw, "%Y-%m-%d").date()  # noqa: DTZ007 (a calendar date)
+    except ValueError:
+        raise CommandError(f"{option}: {raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+class Command(BaseCommand):
+    help = "Recompute KPI snapshots over a range of days, or run the nightly job by hand."
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        recompute = actions.add_parser(
+            "recompute",
+            help="Recompute every day, week, month and quarter overlapping the range; an "
+            "interrupted run of the same range resumes where it stopped.",
+        )
+        recompute.add_argument("--from", dest="start", required=True, help="First day.")
+        recompute.add_argument("--to", dest="end", required=True, help="Last day (inclusive).")
+        recompute.add_argument(
+            "--kpi",
+            dest="kpis",
+            action="append",
+            help="Only this KPI (repeat for several; default: all).",
+        )
+        nightly = actions.add_parser(
+            "nightly", help="What the 01:30 job does: the windows containing yesterday."
+        )
+        nightly.add_argument("--today", help="Run as if today were this day (YYYY-MM-DD).")
+
+    def handle(self, *args, **options):
+        # The bar redraws its line with "\r": write to the stream itself, not through the
+        # command's wrapper, which ends every write with a newline.
+        stream = getattr(self.stderr, "_out", self.stderr)
+        bar = tqdm(total=0, unit="window", file=stream, disable=options["verbosity"] == 0)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            if options["action"] == "recompute":
+                result = kpis_recompute(
+                    start=_date("--from", options["start"]),
+                    end=_date("--to", options["end"]),
+                    kpis=options["kpis"],
+                    progress=progress,
+                )
+            else:
+                today = timezone.localdate()
+                if options["today"]:
+                    chosen = _date("--today", options["today"])
+                    if chosen > today:
+                        raise CommandError(f"--today: must not be after today ({today})")
+                    today = chosen
+                result = kpis_nightly(today=today, progress=progress)
+        except KpiRunError as exc:
+            raise CommandError(f"{OPTION.get(exc.field, exc.field)}: {exc.message}") from None
+        finally:
+            bar.close()
+        self.stdout.write(self._summary(result))
+
+    def _summary(self, result: RunResult) -> str:
+        if result.start is None:
+            return "Nothing to do: the last night is already done."
+        span = f"{result.start.isoformat()}..{result.end.isoformat()}"
+        text = (
+            f"{span}: {result.windows} windows, {result.rows} rows written "
+            f"in {result.seconds:.1f} s"
+        )
+        if result.resumed_after:
+            text += (
+                f" (resumed after {result.resumed_after.isoformat()}: "
+                f"{result.skipped} windows already done)"
+            )
+        return text + "."

@@ -1,0 +1,466 @@
+"""The KPI dashboard in the admin: who may open it, what the tiles say (value, change against
+the previous period, target), the filters, the cohort and challenge tables, and the CSV export
+of every table (exact bytes)."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.utils import translation
+
+from members.models import Store
+from metrics.dashboard import format_change, format_value
+from metrics.models import KpiTarget
+from metrics.selectors import cohort_retention_matrix, nps_split
+from tests.members.factories import StoreFactory
+from tests.metrics.dashboard_support import (
+    MARKETERS,
+    STORE_MANAGERS,
+    STORE_STAFF,
+    KpiTargetFactory,
+    client_for,
+    pinned_registry,
+    snap,
+    user_in,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL = "/admin/metrics/kpidashboard/"
+MAR, APR, MAY = dt.date(2026, 3, 1), dt.date(2026, 4, 1), dt.date(2026, 5, 1)
+RANGE = {"period": "month", "date_from": "2026-03-01", "date_to": "2026-05-01"}
+
+
+@pytest.fixture(autouse=True)
+def _kpis():
+    with pinned_registry():
+        yield
+
+
+@pytest.fixture
+def world():
+    """Three months of snapshots (March to May 2026) for all members, store TYO01, two tiers,
+    two join cohorts and two challenges, and an NPS target for May."""
+    StoreFactory(code="TYO01", name="Shibuya")
+    StoreFactory(code="OSA01", name="Umeda")
+    for start, value in ((MAR, 1100), (APR, 1200), (MAY, 1250)):
+        snap("members", start, value, n=value)
+    snap("churn_rate", APR, "6.0", n=1000)
+    snap("churn_rate", MAY, "5.0", n=1100)
+    snap("nps", APR, 30, n=120)
+    snap(
+        "nps",
+        MAY,
+        33,
+        n=150,
+        details={"promoters": 45, "passives": 43, "detractors": 12},
+    )
+    KpiTargetFactory(kpi="nps", period_start=MAY, kind=KpiTarget.Kind.CHANGE, value=5)
+    snap("members", APR, 480, segment="store:TYO01", n=480)
+    snap("members", MAY, 500, segment="store:TYO01", n=500)
+    snap("members", MAY, 200, segment="tier:gold", n=200)
+    snap("members", MAY, 450, segment="tier:silver", n=450)
+    snap("churn_rate", MAY, "2.5", segment="tier:gold", n=200)
+    for cohort, start, value, kept, size in (
+        ("2026-03", MAR, 100, 40, 40),
+        ("2026-03", APR, 30, 12, 40),
+        ("2026-03", MAY, 25, 10, 40),
+        ("2026-04", APR, 100, 20, 20),
+        ("2026-04", MAY, 35, 7, 20),
+    ):
+        snap(
+            "cohort_retention",
+            start,
+            value,
+            segment=f"cohort:{cohort}",
+            numerator=kept,
+            denominator=size,
+            n=size,
+        )
+    snap("challenge_joiners", MAY, 410, segment="challenge:birthday", n=410)
+    snap("challenge_completions", MAY, 200, segment="challenge:birthday", n=410)
+    snap("challenge_joiners", MAY, 12, segment="challenge:rainy", n=12)
+
+
+def tiles(response) -> dict[str, dict]:
+    return {tile["code"]: tile for tile in response.context["tiles"]}
+
+
+# --- Who may open it ---------------------------------------------------------------------------
+
+
+def test_marketers_and_store_managers_see_it_in_the_admin_index(marketer):
+    client, _user = marketer
+    manager = client_for(user_in(STORE_MANAGERS, username="manager"))
+    staff = client_for(user_in(STORE_STAFF, username="counter"))
+    for who, expected in ((client, True), (manager, True), (staff, False)):
+        index = who.get("/admin/").content.decode()
+        assert (f'href="{URL}"' in index) is expected
+    assert "KPI dashboard" in client.get("/admin/").content.decode()
+
+
+def test_permissions(marketer, superuser):
+    assert marketer[0].get(URL).status_code == 200
+    assert superuser[0].get(URL).status_code == 200
+    assert client_for(user_in(STORE_MANAGERS, username="manager")).get(URL).status_code == 200
+    assert client_for(user_in(STORE_STAFF, username="counter")).get(URL).status_code == 403
+    anonymous = Client().get(URL)
+    assert (anonymous.status_code, anonymous["Location"]) == (302, f"/admin/login/?next={URL}")
+
+
+def test_groups_hold_the_dashboard_permissions():
+    def perms(name):
+        group = Group.objects.get(name=name)
+        return {
+            f"{p.content_type.app_label}.{p.codename}"
+            for p in group.permissions.select_related("content_type")
+            if p.content_type.app_label == "metrics"
+            and "kpi" in p.codename
+            or p.codename == "view_all_stores"
+        }
+
+    assert perms(MARKETERS) == {
+        "metrics.view_kpidashboard",
+        "metrics.view_all_stores",
+        "metrics.view_kpitarget",
+        "metrics.add_kpitarget",
+        "metrics.change_kpitarget",
+        "metrics.delete_kpitarget",
+    }
+    assert perms(STORE_MANAGERS) == {"metrics.view_kpidashboard", "metrics.view_kpitarget"}
+    assert perms(STORE_STAFF) == set()
+
+
+# --- Tiles -------------------------------------------------------------------------------------
+
+
+def test_tiles_show_value_change_and_target(marketer, world):
+    response = marketer[0].get(URL, RANGE)
+    assert response.status_code == 200
+    shown = tiles(response)
+    assert list(shown) == ["members", "active_members", "repeat_rate", "churn_rate", "ltv", "nps"]
+    members, churn, nps = shown["members"], shown["churn_rate"], shown["nps"]
+    assert (members["value"], members["change"], members["previous"]) == ("1,250", "+50", "1,200")
+    assert members["improved"] is True
+    # Churn fell a point: a percentage-point change, and good news (lower is better).
+    assert (churn["value"], churn["change"], churn["improved"]) == ("5.0%", "−1.0 pt", True)
+    assert (nps["value"], nps["change"], nps["reliable"]) == ("33.0", "+3.0", True)
+    # NPS +5 against April's 30: the goal is 35; 33 is 3 of the 5 points, 60%.
+    assert nps["target"] == {
+        "kind": "change",
+        "set": "+5.0",
+        "goal": "35.0",
+        "met": False,
+        "progress": Decimal("60.0"),
+        "bar": 60,
+        "note": "",
+    }
+    assert nps["split"] == {
+        "promoters": Decimal("45.0"),
+        "passives": Decimal("43.0"),
+        "detractors": Decimal("12.0"),
+    }
+    assert (shown["ltv"]["value"], shown["ltv"]["change"]) == ("–", "–")
+    html = response.content.decode()
+    assert '<div class="tile-value">1,250</div>' in html
+    assert "Promoters 45.0%" in html
+
+
+def test_a_small_sample_is_flagged(marketer, world):
+    snap("nps", MAY, 40, segment="store:TYO01", n=60)
+    response = marketer[0].get(URL, {**RANGE, "store": "TYO01"})
+    assert tiles(response)["nps"]["reliable"] is False
+    assert "Not reliable: only 60 answers" in response.content.decode()
+
+
+def test_defaults_show_the_latest_twelve_months(marketer, world):
+    response = marketer[0].get(URL)
+    filters = response.context["dashboard"].filters
+    assert (filters.period, filters.first, filters.last) == ("month", dt.date(2025, 6, 1), MAY)
+    assert tiles(response)["members"]["value"] == "1,250"
+
+
+def test_the_store_filter_changes_the_numbers(marketer, world):
+    response = marketer[0].get(URL, {**RANGE, "store": "TYO01"})
+    assert response.context["dashboard"].segment == "store:TYO01"
+    assert (tiles(response)["members"]["value"], tiles(response)["members"]["change"]) == (
+        "500",
+        "+20",
+    )
+    segment = marketer[0].get(URL, {**RANGE, "segment": "tier:gold"})
+    assert tiles(segment)["members"]["value"] == "200"
+    assert tiles(segment)["churn_rate"]["value"] == "2.5%"
+
+
+def test_the_segment_choices_come_from_the_snapshots(marketer, world):
+    response = marketer[0].get(URL, RANGE)
+    choices = response.context["form"].fields["segment"].widget.choices
+    assert choices == [
+        ("", "All members"),
+        ("tier:gold", "Tier: gold"),
+        ("tier:silver", "Tier: silver"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({"store": "TYO01", "segment": "tier:gold"}, "segment", "Choose a store or a segment"),
+        ({"date_from": "2026-06-01"}, "date_to", "The end is before the start."),
+        ({"date_to": "2026-13-01"}, "date_to", "Enter a valid date."),
+        ({"period": "year"}, "period", "Select a valid choice. year is not one"),
+        ({"store": "NOPE"}, "store", "Select a valid choice. NOPE is not one"),
+        ({"segment": "tier gold"}, "segment", 'Use "all" or "<dimension>:<value>"'),
+        ({"segment": "planet:mars"}, "segment", "Unknown dimension planet"),
+        ({"period": "day", "date_from": "2024-01-01"}, "date_from", "Choose at most 400"),
+    ],
+)
+def test_bad_filters_are_a_400_naming_the_field(marketer, world, params, field, message):
+    response = marketer[0].get(URL, {**RANGE, **params})
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert list(errors) == [field]
+    assert errors[field][0].startswith(message), errors[field][0]
+    assert f'id="error-{field}"' in response.content.decode()
+    csv = marketer[0].get(URL, {**RANGE, **params, "format": "csv", "table": "headline"})
+    assert csv.status_code == 400
+    assert csv.content.decode().startswith(f"{field}: {message}")
+
+
+# --- Store managers ----------------------------------------------------------------------------
+
+
+def test_a_store_manager_sees_only_their_store(world):
+    tyo = Store.objects.get(code="TYO01")
+    client = client_for(user_in(STORE_MANAGERS, username="manager", store=tyo))
+    response = client.get(URL, RANGE)
+    assert response.status_code == 200
+    dashboard = response.context["dashboard"]
+    assert (dashboard.segment, dashboard.restricted_store) == ("store:TYO01", "TYO01")
+    assert tiles(response)["members"]["value"] == "500"
+    assert set(response.context["tables"]) == {"headline", "trends", "segments"}
+    assert response.context["form"].fields["store"].choices == [("TYO01", "TYO01")]
+    html = response.content.decode()
+    assert "You see the numbers of store TYO01 only." in html
+    assert 'id="section-cohorts"' not in html and 'id="section-challenges"' not in html
+    for params in ({"store": "OSA01"}, {"segment": "tier:gold"}):
+        assert client.get(URL, {**RANGE, **params}).status_code == 403
+    assert client.get(URL, {**RANGE, "store": "TYO01"}).status_code == 200
+    cohorts = client.get(URL, {**RANGE, "format": "csv", "table": "cohorts"})
+    assert cohorts.status_code == 400
+    assert cohorts.content.decode() == (
+        "table: Unknown table cohorts: use one of headline, trends, segments.\n"
+    )
+
+
+def test_a_store_manager_without_a_store_sees_every_store(world):
+    client = client_for(user_in(STORE_MANAGERS, username="area-manager"))
+    response = client.get(URL, {**RANGE, "store": "OSA01"})
+    assert response.status_code == 200
+    assert response.context["dashboard"].restricted_store is None
+
+
+def test_marketers_with_a_staff_profile_still_see_every_store(world):
+    tyo = Store.objects.get(code="TYO01")
+    client = client_for(user_in(MARKETERS, username="marketer-at-tyo", store=tyo))
+    response = client.get(URL, RANGE)
+    assert response.context["dashboard"].segment == "all"
+
+
+# --- Tables and CSV ----------------------------------------------------------------------------
+
+
+def csv_of(client, table: str, headers=None, **params):
+    response = client.get(
+        URL, {**RANGE, **params, "format": "csv", "table": table}, headers=headers
+    )
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    body = response.content
+    assert body.startswith("\ufeff".encode())  # Excel reads it as UTF-8
+    return response, body.decode("utf-8")
+
+
+def test_csv_headline(marketer, world):
+    response, text = csv_of(marketer[0], "headline")
+    assert response["Content-Disposition"] == (
+        'attachment; filename="kpi_headline_month_2026-03-01_2026-05-01.csv"'
+    )
+    assert text == (
+        "\ufeffKPI,Name,Period,Value,Previous period,Change,Sample size,Target,Goal,"
+        "Progress (%),Met,Promoters (%),Passives (%),Detractors (%)\r\n"
+        "members,Members,2026-05,1250,1200,50,1250,,,,,,,\r\n"
+        "active_members,Active members,2026-05,,,,0,,,,,,,\r\n"
+        "repeat_rate,Repeat rate,2026-05,,,,0,,,,,,,\r\n"
+        "churn_rate,Churn rate,2026-05,5,6,-1,1100,,,,,,,\r\n"
+        "ltv,LTV,2026-05,,,,0,,,,,,,\r\n"
+        "nps,NPS,2026-05,33,30,3,150,+5,35,60,no,45,43,12\r\n"
+    )
+
+
+def test_csv_headline_for_a_store(marketer, world):
+    response, text = csv_of(marketer[0], "headline", store="TYO01")
+    assert response["Content-Disposition"] == (
+        'attachment; filename="kpi_headline_month_2026-03-01_2026-05-01_store-TYO01.csv"'
+    )
+    assert text.splitlines()[1] == "members,Members,2026-05,500,480,20,500,,,,,,,"
+
+
+def test_csv_trends(marketer, world):
+    _response, text = csv_of(marketer[0], "trends")
+    assert text == (
+        "\ufeffPeriod,Members,Churn rate,NPS\r\n"
+        "2026-03,1100,,\r\n"
+        "2026-04,1200,6,30\r\n"
+        "2026-05,1250,5,33\r\n"
+    )
+
+
+def test_csv_segments(marketer, world):
+    _response, text = csv_of(marketer[0], "segments", dimension="tier")
+    assert text == "\ufeffSegment,Members,Churn rate\r\ngold,200,2.5\r\nsilver,450,\r\n"
+
+
+def test_csv_cohorts(marketer, world):
+    _response, text = csv_of(marketer[0], "cohorts")
+    assert text == (
+        "\ufeffJoin month,Members,Month 0,Month 1,Month 2\r\n"
+        "2026-03,40,100,30,25\r\n"
+        "2026-04,20,100,35,\r\n"
+    )
+
+
+def test_csv_challenges(marketer, world):
+    _response, text = csv_of(marketer[0], "challenges")
+    assert text == ("\ufeffChallenge,Joiners,Completions\r\nbirthday,410,200\r\nrainy,12,\r\n")
+
+
+def test_unknown_csv_table_is_a_400(marketer, world):
+    response = marketer[0].get(URL, {**RANGE, "format": "csv", "table": "ledger"})
+    assert response.status_code == 400
+    assert response.content.decode() == (
+        "table: Unknown table ledger: use one of headline, trends, segments, cohorts, challenges.\n"
+    )
+
+
+def test_every_table_on_the_page_has_its_csv_link(marketer, world):
+    response = marketer[0].get(URL, RANGE)
+    html = response.content.decode()
+    for table in ("headline", "trends", "segments", "cohorts", "challenges"):
+        assert f"format=csv&amp;table={table}" in html, table
+    # The chart data the page draws from, and the vendored library (no CDN).
+    data = response.context["chart_data"]
+    assert [s["code"] for s in data["trends"]] == ["members", "churn_rate", "nps"]
+    assert data["trends"][2]["values"] == [None, 30.0, 33.0]
+    assert data["trends"][2]["goals"] == [None, None, 35.0]
+    assert '<script src="/static/metrics/vendor/chartjs/chart.umd.min.js">' in html
+    assert "cdn" not in html.lower()
+
+
+def test_cohort_table_on_the_page(marketer, world):
+    response = marketer[0].get(URL, RANGE)
+    rows = response.context["cohort_rows"]
+    assert [(r["cohort"], r["size"], [c["text"] for c in r["cells"]]) for r in rows] == [
+        ("2026-03", "40", ["100.0%", "30.0%", "25.0%"]),
+        ("2026-04", "20", ["100.0%", "35.0%", ""]),
+    ]
+    assert rows[0]["cells"][1]["shade"] == 0.3
+
+
+@pytest.fixture
+def _back_to_english():
+    yield
+    translation.deactivate()  # the requests in Japanese left it active in this thread
+
+
+@pytest.mark.usefixtures("_back_to_english")
+def test_the_page_reads_in_japanese(marketer, world):
+    response = marketer[0].get(URL, RANGE, HTTP_ACCEPT_LANGUAGE="ja")
+    html = response.content.decode()
+    assert '<html lang="ja"' in html
+    for text in (
+        "KPIダッシュボード",
+        "推移",
+        "コホート別継続率",
+        "チャレンジの効果",
+        "プロモーター",
+    ):
+        assert text in html, text
+    _response, text = csv_of(marketer[0], "cohorts", headers={"accept-language": "ja"})
+    assert text.startswith("\ufeff入会月,会員数,")
+
+
+# --- Selectors ---------------------------------------------------------------------------------
+
+
+def test_cohort_matrix_reads_the_snapshots(world):
+    matrix = cohort_retention_matrix(first=APR, last=MAY)
+    assert matrix.months == [0, 1]
+    assert [(r.cohort, r.size, r.values) for r in matrix.rows] == [
+        ("2026-04", 20, [Decimal("100"), Decimal("35")])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("details", "expected"),
+    [
+        ({"promoters": 45, "passives": 43, "detractors": 12}, ("45.0", "43.0", "12.0")),
+        ({"promoters": 0.5, "passives": 0.3, "detractors": 0.2}, ("50.0", "30.0", "20.0")),
+        ({"promoters": 1, "passives": 1, "detractors": 1}, ("33.3", "33.3", "33.3")),
+        ({"promoters": 0, "passives": 0, "detractors": 0}, None),
+        ({"promoters": 5}, None),
+        ({}, None),
+    ],
+)
+def test_nps_split(details, expected):
+    split = nps_split(details)
+    if expected is None:
+        assert split is None
+    else:
+        assert tuple(str(split[k]) for k in ("promoters", "passives", "detractors")) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "shown"),
+    [
+        (Decimal("12480"), "count", "12,480"),
+        (Decimal("5"), "percent", "5.0%"),
+        (Decimal("8210.4"), "yen", "¥8,210"),
+        (Decimal("31.46"), "score", "31.5"),
+        (Decimal("31.44"), "score", "31.4"),
+        (Decimal("-0.05"), "percent", "-0.1%"),
+        (Decimal("2.5"), "yen", "¥3"),
+        (Decimal("3100000"), "points", "3,100,000 pt"),
+        (Decimal("1234.5"), None, "1,234.50"),
+        (None, "count", "–"),
+    ],
+)
+def test_format_value(value, unit, shown):
+    with translation.override("en"):
+        assert format_value(value, unit) == shown
+
+
+@pytest.mark.parametrize(
+    ("change", "unit", "shown"),
+    [
+        (Decimal("50"), "count", "+50"),
+        (Decimal("-1"), "percent", "−1.0 pt"),
+        (Decimal("0"), "yen", "±¥0"),
+        (Decimal("1500"), "yen", "+¥1,500"),
+        (None, "count", "–"),
+    ],
+)
+def test_format_change(change, unit, shown):
+    with translation.override("en"):
+        assert format_change(change, unit) == shown
+
+
+def test_csv_cells_from_the_data_are_never_formulas(marketer, world):
+    snap("members", MAY, 3, segment="tier:=HYPERLINK(1)", n=3)
+    snap("challenge_joiners", MAY, 5, segment="challenge:@sum", n=5)
+    _response, segments = csv_of(marketer[0], "segments", dimension="tier")
+    assert segments.splitlines()[1] == "'=HYPERLINK(1),3,"
+    _response, challenges = csv_of(marketer[0], "challenges")
+    assert challenges.splitlines()[1] == "'@sum,5,"

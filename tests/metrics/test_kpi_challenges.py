@@ -1,0 +1,224 @@
+"""Challenge effectiveness (docs/metrics.md, "Challenges"), with awards written by the real
+engine. The period is June 2026.
+
+Challenges (from 1 Jan 2026, triggered by app_open):
+    visit: 10 points, once a day, points budget 100
+    tea:   a FREE-TEA coupon, once per member, coupon budget 4
+    quiet: 5 points on an SNS follow; active, nobody follows
+    idea:  a draft: never shown
+App opens: M3 on 20 May; M1 on 2 and 3 June; M2 on 5 June; M5 on 7 June.
+Purchases (the "active at the end of June" base needs one in the 180 days before 1 July, the
+follow-up is [1 Jul, 29 Sep)):
+    M1 1 May, again 15 Jul      M2 20 Jun, again 10 Sep      M3 1 Apr, again 1 Aug
+    M4 1 Mar, again 5 Oct (after the follow-up)              M5 never
+"""
+
+from decimal import Decimal
+
+import pytest
+
+from challenges.intake import events_ingest
+from challenges.services import challenge_create
+from loyalty.coupons import coupon_redeem
+from loyalty.models import Coupon
+from tests.challenges.support import START, process
+from tests.loyalty.factories import CouponTemplateFactory
+
+from .kpi_support import at, buy, d, member, values, window
+
+pytestmark = pytest.mark.django_db
+JUNE = window("month", "2026-06-01", "2026-07-01", cutoff="2026-10-01")
+
+
+def rule(name, *, effects, triggers=("app_open",), **extra):
+    return {
+        "name": name,
+        "triggers": list(triggers),
+        "effects": effects,
+        "starts_at": START,
+        **extra,
+    }
+
+
+@pytest.fixture
+def world():
+    CouponTemplateFactory(code="FREE-TEA", per_member_limit=None, valid_days=400)
+    points = [{"type": "points", "points": 10}]
+    challenge_create(
+        code="visit",
+        definition=rule(
+            "Visit", effects=points, limit={"count": 1, "period": "day"}, budget={"points": 100}
+        ),
+        status="active",
+    )
+    challenge_create(
+        code="tea",
+        definition=rule(
+            "Tea",
+            effects=[{"type": "coupon", "template": "FREE-TEA"}],
+            limit={"count": 1, "period": "campaign"},
+            budget={"coupons": 4},
+        ),
+        status="active",
+    )
+    challenge_create(
+        code="quiet",
+        definition=rule(
+            "Quiet", effects=[{"type": "points", "points": 5}], triggers=["sns_follow"]
+        ),
+        status="active",
+    )
+    challenge_create(code="idea", definition=rule("Idea", effects=points))
+    m = {n: member("2025-01-01") for n in (1, 2, 3, 4, 5)}
+    opens = [
+        (3, "2026-05-20"),
+        (1, "2026-06-02"),
+        (1, "2026-06-03"),
+        (2, "2026-06-05"),
+        (5, "2026-06-07"),
+    ]
+    events_ingest(
+        source_key="test",
+        items=[
+            {
+                "client_id": f"open-{i}",
+                "type": "app_open",
+                "member_number": m[who].member_number,
+                "occurred_at": at(d(day), 10).isoformat(),
+            }
+            for i, (who, day) in enumerate(opens)
+        ],
+    )
+    assert process() == 5
+    for who, days in {
+        1: ("2026-05-01", "2026-07-15"),
+        2: ("2026-06-20", "2026-09-10"),
+        3: ("2026-04-01", "2026-08-01"),
+        4: ("2026-03-01", "2026-10-05"),
+    }.items():
+        for day in days:
+            buy(m[who], day)
+    return m
+
+
+def by_segment(code, win=JUNE):
+    return {segment: v for segment, v in values(code, win).items()}
+
+
+def test_joiners_completions_points(world):
+    joiners = by_segment("challenge_joiners")
+    # Every running challenge has a row (quiet with 0); the draft has none.
+    assert list(joiners) == ["all", "challenge:quiet", "challenge:tea", "challenge:visit"]
+    # June: visit M1, M2, M5; tea M1, M2, M5 (M3's were in May); all: 3 distinct members.
+    assert {s: v.value for s, v in joiners.items()} == {
+        "all": 3,
+        "challenge:quiet": 0,
+        "challenge:tea": 3,
+        "challenge:visit": 3,
+    }
+    completions = by_segment("challenge_completions")
+    # visit fired on 2 and 3 June for M1, 5 June for M2, 7 June for M5: 4 times, 3 members;
+    # tea once each for M1, M2, M5. All: 4 + 3 = 7 completions by 3 members.
+    assert {s: (v.value, v.n) for s, v in completions.items()} == {
+        "all": (7, 3),
+        "challenge:quiet": (0, 0),
+        "challenge:tea": (3, 3),
+        "challenge:visit": (4, 3),
+    }
+    points = by_segment("challenge_points")
+    assert {s: v.value for s, v in points.items()} == {
+        "all": 40,
+        "challenge:quiet": 0,
+        "challenge:tea": 0,
+        "challenge:visit": 40,
+    }
+
+
+def test_coupons_issued_and_used(world):
+    tea = Coupon.objects.get(member=world[1])
+    coupon_redeem(code=tea.code, order_reference="till-9", now=at(d("2026-06-10")))
+    coupons = by_segment("challenge_coupons")
+    # Issued for June events: M1, M2, M5 = 3; M1's was used on 10 June.
+    assert coupons["challenge:tea"].value == 3
+    assert coupons["challenge:tea"].details == {"used_in_period": 1}
+    assert coupons["all"].details == {"used_in_period": 1}
+    assert coupons["challenge:visit"].value == 0
+
+
+def test_budget_used_up_to_the_end_of_the_period(world):
+    budget = by_segment("challenge_budget_used")
+    # visit: 10 in May + 40 in June = 50 of 100; tea: 4 coupons of 4; quiet: no budget.
+    assert budget["challenge:visit"].value == Decimal("50.0000")
+    assert budget["challenge:visit"].details == {
+        "points_granted": 50,
+        "points_budget": 100,
+        "points_used": "50.0000",
+        "coupons_granted": 0,
+        "coupons_budget": None,
+        "coupons_used": None,
+    }
+    assert budget["challenge:tea"].value == Decimal("100.0000")
+    assert budget["challenge:quiet"].value is None
+    assert "all" not in budget
+    # At the end of May only M3's 10 points and coupon had been granted.
+    may = by_segment("challenge_budget_used", window("month", "2026-05-01", "2026-06-01"))
+    assert (may["challenge:visit"].value, may["challenge:tea"].value) == (
+        Decimal("10.0000"),
+        Decimal("25.0000"),
+    )
+
+
+def test_repeat_rate_of_completers_against_comparable_non_completers(world):
+    # Active on 1 July: M1 (May), M2 (June), M3 (April), M4 (March) = 4; M5 never bought, so
+    # M5 completing visit does not make M5 comparable.
+    # Bought again in [1 Jul, 29 Sep): M1 (15 Jul), M2 (10 Sep), M3 (1 Aug); M4's 5 Oct is
+    # too late.
+    # visit completers in the base: M1, M2 -> both again: 100 %. Others: M3, M4 -> 50 %.
+    completers = by_segment("challenge_repeat_completers")
+    others = by_segment("challenge_repeat_others")
+    visit = completers["challenge:visit"]
+    assert (visit.value, visit.numerator, visit.denominator, visit.n) == (
+        Decimal("100.0000"),
+        2,
+        2,
+        2,
+    )
+    assert visit.details == {
+        "others_rate": "50.0000",
+        "lift": "50.0000",
+        "follow_up_days": 90,
+        "follow_up_through": "2026-09-28",
+        "complete": True,
+    }
+    assert (others["challenge:visit"].value, others["challenge:visit"].n) == (
+        Decimal("50.0000"),
+        2,
+    )
+    assert others["challenge:visit"].details["completers_rate"] == "100.0000"
+    # quiet: nobody completed (undefined); all 4 are "others", 3 bought again: 75 %.
+    assert completers["challenge:quiet"].value is None
+    assert (others["challenge:quiet"].value, others["challenge:quiet"].n) == (
+        Decimal("75.0000"),
+        4,
+    )
+    assert completers["all"].value == Decimal("100.0000")
+
+
+def test_repeat_comparison_while_the_follow_up_runs(world):
+    # Measured on 15 August: M2's 10 Sep purchase has not happened yet.
+    august = window("month", "2026-06-01", "2026-07-01", cutoff="2026-08-15")
+    visit = by_segment("challenge_repeat_completers", august)["challenge:visit"]
+    assert visit.value == Decimal("50.0000")  # M1 only
+    assert (visit.details["follow_up_through"], visit.details["complete"]) == (
+        "2026-08-14",
+        False,
+    )
+    # While June itself is not over, there is nothing to compare.
+    running = window("month", "2026-06-01", "2026-07-01", cutoff="2026-06-20")
+    assert values("challenge_repeat_completers", running) == {}
+
+
+def test_no_challenges():
+    found = values("challenge_joiners", JUNE)
+    assert {s: (v.value, v.n) for s, v in found.items()} == {"all": (0, 0)}
+    assert values("challenge_budget_used", JUNE) == {}
