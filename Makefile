@@ -47,6 +47,7 @@ bench: install
 
 bench-events: install
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/event_requests.py
 
 bench-demo-events: install
 	$(BIN)/python bench/demo_events.py

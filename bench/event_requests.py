@@ -12,27 +12,17 @@ checks the payload against its type's JSON Schema, answers duplicates and confli
 """
 
 import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
+from _support import throwaway_database  # noqa: E402 - sets Django up
+from django.conf import settings
+from django.db import connection
+from django.urls import include, path
+from rest_framework import generics, serializers
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
-from django.urls import include, path  # noqa: E402
-from rest_framework import generics, serializers  # noqa: E402
-
-from challenges.models import Event, EventType  # noqa: E402
-from members.authentication import scoped  # noqa: E402
-from members.models import Member  # noqa: E402
+from challenges.models import Event, EventType
+from members.authentication import scoped
+from members.models import Member
 
 # Under the default throttle (6,000 requests a minute per key) with a key per run.
 N = int(os.environ.get("BENCH_REQUESTS", "1500"))
@@ -65,14 +55,10 @@ urlpatterns = [
 
 
 def main():
-    setup_test_environment()
     settings.ROOT_URLCONF = __name__
     settings.ALLOWED_HOSTS = ["*"]
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database():
         run()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def run():
