@@ -39,6 +39,7 @@ from members.management.commands.demo_data import (
     BIRTHDAY,
     EVENT_CODE,
     FIRST_TRY_SKU,
+    KPI_MONTHS,
     PURCHASE,
     RETURN,
     SCHEDULER_DAYS,
@@ -57,6 +58,10 @@ from members.management.commands.demo_data import (
 )
 from members.models import Member, Staff, Store, Tier, Visit
 from members.numbers import is_valid_member_number
+from metrics.formulas.surveys import nps as nps_formula
+from metrics.models import Answer, KpiSnapshot, Question, Survey, SurveyResponse
+from metrics.periods import period_shift
+from metrics.selectors import HEADLINE_KPIS
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +84,7 @@ def snapshot() -> dict[str, int]:
     models = [Store, Staff, Tier, Member, Visit, Purchase, PurchaseLine, PurchaseReturn]
     models += [LedgerEntry, Coupon, get_user_model()]
     models += [Challenge, Event, Award, Verification, WeatherObservation, ScheduledEventsDay]
+    models += [Survey, Question, SurveyResponse, Answer, KpiSnapshot]
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -411,6 +417,27 @@ def test_the_demo_history_goes_through_the_challenge_engine(settings):
         "returns",
         "demo",
         "scheduler",
+        "surveys",
+    }
+    # Survey answers went through the survey service: a response per planned answer, each
+    # with its six answers, and its event (source "surveys") carries the survey and NPS score.
+    surveys = [(plan, a) for plan in plans for a in plan.activities if a.type == "survey_answered"]
+    assert SurveyResponse.objects.count() == len(surveys) == stored["survey_answered"] > 0
+    assert set(
+        Event.objects.filter(type__code="survey_answered").values_list("source_key", flat=True)
+    ) == {"surveys"}
+    assert sorted(
+        Event.objects.filter(type__code="survey_answered").values_list(
+            "member__member_number", "occurred_at", "payload"
+        )
+    ) == sorted(
+        (plan.member_number, a.at, {"survey": SURVEY, "score": dict(a.payload)["score"]})
+        for plan, a in surveys
+    )
+    planned_answers = sum(len(a.payload) - 1 for _plan, a in surveys)  # all but "survey"
+    assert Answer.objects.count() == planned_answers
+    assert {r.member.member_number: r.answered_at for r in SurveyResponse.objects.all()} == {
+        plan.member_number: a.at for plan, a in surveys
     }
     assert Event.objects.filter(type__code="purchase").count() == Purchase.objects.count()
     assert Event.objects.filter(status=Event.Status.PENDING).count() == 0
@@ -469,6 +496,47 @@ def test_the_demo_history_goes_through_the_challenge_engine(settings):
     check = io.StringIO()
     call_command("check_ledger", stdout=check)
     assert check.getvalue().startswith("ledger OK")
+
+    # KPI snapshots: the dashboard's headline KPIs for the current month, the nightly run's
+    # day, and NPS per month equal to what the planned scores give.
+    today = timezone.localdate()
+    this_month = today.replace(day=1)
+    month_rows = KpiSnapshot.objects.filter(segment="all", period="month")
+    assert set(
+        month_rows.filter(period_start=this_month, kpi__in=HEADLINE_KPIS).values_list(
+            "kpi", flat=True
+        )
+    ) == set(HEADLINE_KPIS)
+    yesterday = today - dt.timedelta(days=1)
+    assert KpiSnapshot.objects.filter(period="day", period_start=yesterday, kpi="nps").exists()
+    figure = re.search(r"KPI snapshots: ([\d,]+) rows in [\d.]+ s", out)
+    assert int(figure.group(1).replace(",", "")) == KpiSnapshot.objects.count()
+    first_month = max(world.start.date(), period_shift("month", this_month, 1 - KPI_MONTHS))
+    assert month_rows.filter(kpi="nps").order_by("period_start").first().period_start == (
+        first_month.replace(day=1)
+    )
+    answered_months = 0
+    for months_back in range(KPI_MONTHS):
+        start = period_shift("month", this_month, -months_back)
+        if start < first_month.replace(day=1):
+            break
+        begin = dt.datetime.combine(start, dt.time(), tzinfo=TOKYO)
+        end = dt.datetime.combine(min(period_shift("month", start, 1), today), dt.time(), TOKYO)
+        scores = [dict(a.payload)["score"] for _plan, a in surveys if begin <= a.at < end]
+        promoters = sum(score >= 9 for score in scores)
+        detractors = sum(score <= 6 for score in scores)
+        nps = month_rows.get(kpi="nps", period_start=start)
+        assert (nps.value, nps.n) == (
+            nps_formula(promoters, len(scores) - promoters - detractors, detractors),
+            len(scores),
+        ), start
+        answered_months += bool(scores)
+    assert answered_months > 0
+    last_full = month_rows.get(kpi="nps", period_start=period_shift("month", this_month, -1))
+    assert last_full.n == sum(
+        period_shift("month", this_month, -1) == a.at.astimezone(TOKYO).date().replace(day=1)
+        for _plan, a in surveys
+    )
 
     # Again: already loaded, nothing changes.
     before = snapshot()

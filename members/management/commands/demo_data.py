@@ -27,6 +27,7 @@ Safe to run again: a completed load (the last planned member exists) only prints
 an interrupted one resumes, skipping members already present. Nothing is ever deleted.
 """
 
+import dataclasses
 import datetime as dt
 import random
 import sys
@@ -69,6 +70,16 @@ from members.models import ApiKey, Member, Staff, Store, Tier, Visit
 from members.numbers import MEMBER_NUMBER_LENGTH, luhn_check_digit
 from members.passwords import member_login_create
 from members.services import member_withdraw, tiers_recalculate
+from metrics.models import KpiSnapshot, Question, Survey
+from metrics.periods import period_shift, period_starts
+from metrics.selectors import kpi_registry
+from metrics.services import survey_answer
+from metrics.snapshots import (
+    kpi_snapshots_write,
+    kpis_compute,
+    kpis_nightly,
+    window_containing,
+)
 
 # Demo-only passwords, printed at the end of every run.
 LOGINS = {
@@ -181,8 +192,37 @@ SNS_FOLLOW_CHANCE = 0.25
 OTHER_PLATFORMS = ("x", "line")  # followers elsewhere: not what the SNS challenge asks for
 SURVEY_CHANCE = 0.35
 NPS_WEIGHTS = (1, 1, 1, 2, 2, 4, 6, 10, 14, 12, 9)  # scores 0-10
+# The survey's other questions, by how the member scored NPS (high 9-10, mid 7-8, low 0-6):
+# weights of NRS 1-5, CSAT 1-5, CES 0-10 (lower: less effort) and DWB 1-5 (1: definitely).
+SURVEY_WEIGHTS = {
+    "high": {
+        "nrs": (0, 0, 1, 4, 8),
+        "csat": (0, 0, 1, 4, 8),
+        "ces": (10, 10, 8, 5, 3, 2, 1, 1, 0, 0, 0),
+        "dwb": (8, 4, 1, 0, 0),
+    },
+    "mid": {
+        "nrs": (0, 1, 3, 6, 3),
+        "csat": (0, 1, 3, 7, 3),
+        "ces": (4, 6, 8, 8, 6, 4, 3, 2, 1, 1, 0),
+        "dwb": (3, 6, 3, 1, 0),
+    },
+    "low": {
+        "nrs": (2, 3, 4, 2, 1),
+        "csat": (2, 4, 4, 2, 0),
+        "ces": (1, 2, 3, 4, 5, 5, 4, 3, 2, 2, 1),
+        "dwb": (1, 2, 4, 3, 2),
+    },
+}
+COMMENT_CHANCE = 0.3
+COMMENTS = {
+    "high": ("Great coffee and friendly staff.", "Love the house blend.", "Always a nice stop."),
+    "mid": ("Good, but often crowded.", "Nice drinks, a bit pricey.", "Fine, nothing special."),
+    "low": ("Waited too long at the till.", "My latte was cold.", "Too expensive for what it is."),
+}
 ATTEND_CHANCE = 0.2  # of active members whose home store hosts the event
 SCHEDULER_DAYS = 30  # the nightly scheduler is run for the history's last month
+KPI_MONTHS = 12  # KPI snapshots of the history's last 12 months (with the current one)
 
 WELCOME, SEASON, BIRTHDAY, STORE_ONLY = (
     "demo-welcome-500",
@@ -621,17 +661,18 @@ def _plan_activities(
             )
         )
     bought = [p for p in purchases if start <= p.at < end]
+    survey = None
     if bought and rng.random() < SURVEY_CHANCE:
-        at = (rng.choice(bought).at + dt.timedelta(hours=rng.uniform(1, 48))).replace(microsecond=0)
+        after = rng.choice(bought)
+        at = (after.at + dt.timedelta(hours=rng.uniform(1, 48))).replace(microsecond=0)
         score = rng.choices(range(11), weights=NPS_WEIGHTS)[0]
         if at < end:
-            activities.append(
-                Activity(
-                    at,
-                    "survey_answered",
-                    f"DEMO-SVY-{index:06d}",
-                    payload=(("survey", SURVEY), ("score", score)),
-                )
+            survey = Activity(
+                at,
+                "survey_answered",
+                f"DEMO-SVY-{index:06d}",
+                store=after.store,  # the store of the purchase asked about (None: online)
+                payload=(("survey", SURVEY), ("score", score)),
             )
     if home_store == EVENT_STORE and rng.random() < ATTEND_CHANCE:
         at = world.tasting_at + dt.timedelta(minutes=rng.randrange(120))
@@ -645,7 +686,28 @@ def _plan_activities(
                     payload=(("event_code", EVENT_CODE),),
                 )
             )
+    if survey is not None:
+        # The survey's other answers: drawn last, so that every earlier draw is as it was.
+        nps = dict(survey.payload)["score"]
+        payload = survey.payload + _survey_answers(rng, nps)
+        activities.append(dataclasses.replace(survey, payload=payload))
     return tuple(sorted(activities, key=lambda a: (a.at, a.client_id)))
+
+
+def _survey_answers(rng: random.Random, nps: int) -> tuple[tuple[str, object], ...]:
+    """The rest of a demo-satisfaction answer, in line with its NPS score (a promoter mostly
+    rates high, a detractor low): NRS, CSAT (5-point), CES, DWB and, now and then, a comment."""
+    mood = "high" if nps >= 9 else "mid" if nps >= 7 else "low"
+    weights = SURVEY_WEIGHTS[mood]
+    answers = [
+        ("nrs", rng.choices(range(1, 6), weights=weights["nrs"])[0]),
+        ("csat", rng.choices(range(1, 6), weights=weights["csat"])[0]),
+        ("ces", rng.choices(range(11), weights=weights["ces"])[0]),
+        ("dwb", rng.choices(range(1, 6), weights=weights["dwb"])[0]),
+    ]
+    if rng.random() < COMMENT_CHANCE:
+        answers.append(("comment", rng.choice(COMMENTS[mood])))
+    return tuple(answers)
 
 
 # --- Loading: through the services --------------------------------------------------------
@@ -657,6 +719,8 @@ class Refs:
     staff: dict[str, Staff]
     templates: dict[str, CouponTemplate]
     entry_tier: Tier | None
+    survey: Survey | None = None
+    questions: dict[str, int] = dataclasses.field(default_factory=dict)  # plan key -> id
 
 
 def reference_data_ensure(*, anchor: dt.datetime) -> Refs:
@@ -689,7 +753,47 @@ def reference_data_ensure(*, anchor: dt.datetime) -> Refs:
         if created and store_codes:
             template.stores.set([stores[c] for c in store_codes])
         templates[code] = template
-    return Refs(stores, staff, templates, Tier.objects.order_by("rank").first())
+    survey = survey_ensure()
+    questions = {
+        key: q.pk
+        for q in survey.questions.all()
+        for key, (kind, *_rest) in SURVEY_QUESTIONS.items()
+        if q.kind == kind
+    }
+    return Refs(stores, staff, templates, Tier.objects.order_by("rank").first(), survey, questions)
+
+
+# The demo survey's questions: plan payload key -> (kind, text, CSAT scale, required).
+SURVEY_QUESTIONS = {
+    "score": (
+        Question.Kind.NPS,
+        "How likely are you to recommend Demo Coffee to a friend?",
+        None,
+        True,
+    ),
+    "nrs": (Question.Kind.NRS, "Will you still be buying from us a year from now?", None, True),
+    "csat": (Question.Kind.CSAT, "How satisfied were you with your visit?", 5, True),
+    "ces": (Question.Kind.CES, "How much effort did it take to get what you wanted?", None, True),
+    "dwb": (Question.Kind.DWB, "Would you buy from us again?", None, True),
+    "comment": (Question.Kind.TEXT, "Anything you would like to tell us?", None, False),
+}
+
+
+def survey_ensure() -> Survey:
+    """The demo-satisfaction survey and its questions (created only when absent)."""
+    survey, created = Survey.objects.get_or_create(
+        code=SURVEY,
+        defaults={
+            "title": "Demo Coffee satisfaction",
+            "description": "A few questions after a purchase (demo data).",
+        },
+    )
+    if created:
+        Question.objects.bulk_create(
+            Question(survey=survey, position=n, kind=kind, text=text, scale=scale, required=req)
+            for n, (kind, text, scale, req) in enumerate(SURVEY_QUESTIONS.values(), start=1)
+        )
+    return survey
 
 
 def challenge_code(preset_key: str) -> str:
@@ -801,17 +905,36 @@ def member_load(plan: MemberPlan, refs: Refs) -> Member:
         coupons: dict[str, Coupon] = {}
         for event in plan.events:
             if event.kind == WITHDRAW:  # intake refuses events of a withdrawn member
-                _send(member, plan.activities)
+                _send(member, plan.activities, refs)
             _apply(event, member=member, refs=refs, coupons=coupons)
         if not plan.withdrawn:
-            _send(member, plan.activities)
+            _send(member, plan.activities, refs)
     return member
 
 
-def _send(member: Member, activities: tuple[Activity, ...]) -> None:
-    if not activities:
+def _send(member: Member, activities: tuple[Activity, ...], refs: Refs) -> None:
+    """Survey answers through the survey service (it stores the response and emits the
+    survey_answered event, source "surveys"); the other activities in one intake call."""
+    for activity in activities:
+        if activity.type == "survey_answered":
+            survey_answer(
+                member=member,
+                survey=refs.survey,
+                answers=[
+                    {"question": refs.questions[key], "text" if key == "comment" else "score": v}
+                    for key, v in activity.payload
+                    if key in refs.questions
+                ],
+                store=refs.stores.get(activity.store),
+                answered_at=activity.at,
+            )
+    items = [
+        activity.item(member.member_number)
+        for activity in activities
+        if activity.type != "survey_answered"
+    ]
+    if not items:
         return
-    items = [activity.item(member.member_number) for activity in activities]
     for result in events_ingest(source_key=DEMO_SOURCE, items=items):
         if result.result != "accepted":  # pragma: no cover - a planning bug
             raise CommandError(f"demo event {result.client_id} {result.result}: {result.errors}")
@@ -1010,6 +1133,47 @@ def demo_events_process(world: World) -> Processed:
     )
 
 
+@dataclass
+class Snapshots:
+    rows: int
+    seconds: float
+    months: int
+
+    @property
+    def line(self) -> str:
+        return (
+            f"KPI snapshots: {self.rows:,} rows in {self.seconds:.1f} s (monthly for the last "
+            f"{self.months} months, the current quarter, and the nightly run for yesterday)"
+        )
+
+
+def demo_kpi_snapshots(world: World) -> Snapshots:
+    """KPI snapshots for the dashboard, cheaply: the nightly run for yesterday (its day, week,
+    month and quarter) and every month of the history's last KPI_MONTHS months (a month is
+    a few grouped queries per KPI; days and weeks of the whole history would cost far more:
+    `manage.py kpis recompute` does them), each measured up to today."""
+    started, began = time.perf_counter(), timezone.now()
+    today = timezone.localdate()
+    yesterday = today - dt.timedelta(days=1)
+    kpis_nightly(today=today)
+    done = {window_containing(period, yesterday, cutoff=today) for period in ("month", "quarter")}
+    first = max(world.start.date(), period_shift("month", today.replace(day=1), 1 - KPI_MONTHS))
+    windows = [
+        window_containing("month", start, cutoff=today)
+        for start in period_starts("month", first, today)
+    ]
+    windows.append(window_containing("quarter", today, cutoff=today))
+    codes, cache = list(kpi_registry()), {}
+    for window in windows:
+        if window not in done:
+            computed = kpis_compute(window=window, kpis=codes, cache=cache)
+            kpi_snapshots_write(rows=computed, computed=[(c, window) for c in codes])
+    months = len(period_starts("month", first, today))
+    # Rows, not writes: a follow-up KPI's nightly windows may include a month written again.
+    rows = KpiSnapshot.objects.filter(computed_at__gte=began).count()
+    return Snapshots(rows=rows, seconds=time.perf_counter() - started, months=months)
+
+
 def awards_by_challenge() -> dict[str, int]:
     rows = Award.objects.filter(version__challenge__code__startswith="demo-").values_list(
         "version__challenge__code"
@@ -1108,6 +1272,8 @@ class Command(BaseCommand):
             "tier changes": tiers_recalculate(now=now),
             "coupons expired": coupons_expire_due(now=now),
         }
+        # Last: the KPIs read what the events and jobs left (none while the events wait).
+        snapshots = None if defer_processing else demo_kpi_snapshots(world)
         with transaction.atomic():
             existing = logins_ensure(member=app_member_find(world, members))
         elapsed = time.monotonic() - started
@@ -1138,6 +1304,10 @@ class Command(BaseCommand):
                 + ", ".join(f"{code} {n:,}" for code, n in awards_by_challenge().items())
             )
         self.stdout.write("jobs run at now: " + ", ".join(f"{k} {v}" for k, v in jobs.items()))
+        if snapshots is None:
+            self.stdout.write("KPI snapshots: none computed (--defer-processing)")
+        else:
+            self.stdout.write(snapshots.line)
         if not settings.LOYALTY_PENDING_DAYS:
             self.stdout.write(
                 "Note: LOYALTY_PENDING_DAYS is 0, so purchase points were available at once; "
