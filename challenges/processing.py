@@ -13,7 +13,6 @@ overspend across workers.
 
 import datetime as dt
 import logging
-import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -29,6 +28,7 @@ from loyalty import policy
 from loyalty.coupons import coupon_issue
 from loyalty.errors import LoyaltyError
 from loyalty.ledger import Credit, points_credit_many
+from loyalty.localtime import programme_zone
 from loyalty.models import Coupon, CouponTemplate, LedgerEntry, Purchase, PurchaseLine
 from loyalty.models.ledger import EntryKind, EntrySource
 from members.models import Member, Visit
@@ -70,10 +70,6 @@ def _holiday_calendar(country: str, year: int):
     return holiday_calendars.country_holidays(country, years=year) if country else {}
 
 
-def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
-
-
 @dataclass
 class MemberHistory:
     """What the batch knows of a member's past, advanced as the batch's events are evaluated."""
@@ -94,7 +90,7 @@ class Batch:
         """`rules`: the active challenges by default; dry-run and verification pass their own."""
         self.events = events
         self.now = now
-        self.zone = _zone()
+        self.zone = programme_zone()
         self.rules = active_rules() if rules is None else evaluator.in_order(rules)
         self.index = evaluator.RuleIndex(self.rules)
         self.by_challenge = {rule.challenge_id: rule for rule in self.rules}

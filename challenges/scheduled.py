@@ -20,7 +20,6 @@ up from the last one.
 """
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.errors import LoyaltyError
+from loyalty.localtime import local_midnight, programme_zone
 from loyalty.models import Purchase
 from members.models import Member, Visit
 
@@ -71,16 +71,8 @@ class _Planned:
     payload: dict
 
 
-def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
-
-
 def local_today() -> dt.date:
-    return dt.datetime.now(_zone()).date()
-
-
-def local_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=_zone())
+    return dt.datetime.now(programme_zone()).date()
 
 
 def _month_day_matches(day: dt.date, month: str, day_of_month: str) -> Q:
@@ -153,7 +145,7 @@ def _birthdays(day: dt.date) -> Iterator[_Planned]:
 
 
 def _anniversaries(day: dt.date) -> Iterator[_Planned]:
-    zone = _zone()
+    zone = programme_zone()
     members = (
         _members()
         .filter(joined_at__lt=local_midnight(day))
@@ -182,7 +174,7 @@ def _win_backs(day: dt.date, thresholds: list[int]) -> Iterator[_Planned]:
     them and the join time, as a local date, kept when it is one of the threshold dates."""
     if not thresholds:
         return
-    zone = _zone()
+    zone = programme_zone()
     start = local_midnight(day)
     targets = {day - dt.timedelta(days=n): n for n in thresholds}
     last_purchase = (

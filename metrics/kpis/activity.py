@@ -1,7 +1,7 @@
 """What counts as a purchase, what it is worth and who is an active member, at an instant.
 
 The definitions every behavioural KPI shares (docs/metrics.md, "Definitions"); all instants
-are programme-local midnights (`segments.local_midnight`), all ranges half-open [from, to).
+are programme-local midnights (`loyalty.localtime.local_midnight`), all ranges half-open [from, to).
 
 - A purchase **counts at instant T** unless it had been returned in full before T (the sum
   of its returns with occurred_at < T reaches its total). Returns count at their own date: a

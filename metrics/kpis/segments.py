@@ -16,6 +16,7 @@ from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Value, Whe
 from django.db.models.functions import Coalesce, TruncMonth
 
 from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
+from loyalty.localtime import local_midnight
 
 DIMENSIONS = ("segment", "tier", "store", "cohort", "age", "gender")
 MEMBER_DIMENSIONS = DIMENSIONS
@@ -27,12 +28,6 @@ AGE_BANDS = (
     (50, 59, "50-59"),
     (60, 200, "60+"),
 )
-
-
-def local_midnight(day: dt.date) -> dt.datetime:
-    from django.utils import timezone
-
-    return timezone.make_aware(dt.datetime.combine(day, dt.time()))
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
