@@ -1,6 +1,7 @@
 """The built-in event types (code, name, members may send it, payload JSON Schema).
 
 Installed by migrations 0002 and 0004 (birthday, anniversary, win_back: the scheduled types);
+0005 took survey_answered away from the member app;
 `event_types_ensure_builtin` puts them back where a database was emptied without migrating
 again (a test flush).
 """
@@ -26,10 +27,13 @@ BUILTIN = [
             "additionalProperties": False,
         },
     ),
+    # Not from the member app: a member could claim a survey challenge's points without
+    # answering. Survey answers emit it (metrics/services.py, source "surveys"); integration
+    # keys with events:write may still send it.
     (
         "survey_answered",
         "Survey answered",
-        True,
+        False,
         {
             "type": "object",
             "properties": {

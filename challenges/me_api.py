@@ -37,8 +37,12 @@ class MeEventsView(APIView):
             200: EventOutSerializer,
             409: examples.CLIENT_ID_CONFLICT,
         },
-        summary="Send an app event (SNS follow, app open, survey answered, event attendance)",
-        description="Only event types marked for the member app; idempotent on client_id.",
+        summary="Send an app event (SNS follow, app open, event attendance)",
+        description=(
+            "Only event types marked for the member app (400 naming `type` for any other); "
+            "idempotent on client_id. Not survey_answered: answering a survey "
+            "(POST /api/v1/me/surveys/{code}/answers) emits it."
+        ),
     )
     def post(self, request):
         member = Member.objects.get(pk=request.auth.member_id)

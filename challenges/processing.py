@@ -105,6 +105,10 @@ class Batch:
         self.verifications: list[Verification] = []
         self.touched_limits: set[tuple[int, int, str]] = set()
         self.touched_progress: set[tuple[int, int, str]] = set()
+        # Event times (occurred_at) of the goals' first progress in this batch and of their
+        # completion; written only to new rows and to rows completed now, respectively.
+        self.progress_started: dict[tuple[int, int, str], dt.datetime] = {}
+        self.progress_completed: dict[tuple[int, int, str], dt.datetime] = {}
         self.weather_snapshots: list[Event] = []
         self.granted: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
@@ -350,9 +354,13 @@ class Batch:
         for outcome in outcomes:
             rule = outcome.rule
             if outcome.progress is not None:
-                self.touched_progress.add(
-                    (event.member_id, rule.challenge_id, outcome.progress_window)
-                )
+                key = (event.member_id, rule.challenge_id, outcome.progress_window)
+                self.touched_progress.add(key)
+                self.progress_started.setdefault(key, event.occurred_at)
+                # The evaluator returns no progress for a goal completed before, so a
+                # completed progress here is this event's completion.
+                if outcome.progress.completed:
+                    self.progress_completed[key] = event.occurred_at
             if not outcome.fired:
                 continue
             if outcome.needs_verification:
@@ -473,27 +481,33 @@ class Batch:
         )
 
     def _write_progress(self) -> None:
-        rows = []
+        """Upsert the touched goals. started_at is written only by the insert (an existing
+        row keeps its own), completed_at only for goals completed in this batch, so neither
+        moves once set: two statements with their own update sets."""
+        ongoing, completed = [], []
         for key in sorted(self.touched_progress):
             progress = self.state.progress[key]
             member_id, challenge_id, window = key
-            rows.append(
-                GoalProgress(
-                    member_id=member_id,
-                    challenge_id=challenge_id,
-                    window=window,
-                    value=progress.value,
-                    last_step=progress.last_step,
-                    completed_at=self.now if progress.completed else None,
-                    updated_at=self.now,
-                )
+            row = GoalProgress(
+                member_id=member_id,
+                challenge_id=challenge_id,
+                window=window,
+                value=progress.value,
+                last_step=progress.last_step,
+                started_at=self.progress_started[key],
+                completed_at=self.progress_completed.get(key),
+                updated_at=self.now,
             )
-        GoalProgress.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["member", "challenge", "window"],
-            update_fields=["value", "last_step", "completed_at", "updated_at"],
-        )
+            (completed if key in self.progress_completed else ongoing).append(row)
+        updated = ["value", "last_step", "updated_at"]
+        for rows, update_fields in ((ongoing, updated), (completed, [*updated, "completed_at"])):
+            if rows:
+                GoalProgress.objects.bulk_create(
+                    rows,
+                    update_conflicts=True,
+                    unique_fields=["member", "challenge", "window"],
+                    update_fields=update_fields,
+                )
 
 
 def _claim(batch_size: int) -> list[Event]:

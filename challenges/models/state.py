@@ -95,6 +95,12 @@ class GoalProgress(models.Model):
     value = models.BigIntegerField(_("progress"), default=0)
     # Streak goals: the last ISO week (e.g. 2026-W47) that counted.
     last_step = models.CharField(max_length=16, blank=True)
+    # Business times (Event.occurred_at), not processing times: started_at is the time of
+    # the event that first made progress (set when the row is created: an event dated earlier
+    # but processed later does not move it), completed_at the time of the event that
+    # completed the goal (set once). Neither is rewritten afterwards.
+    # started_at is null only where migration 0005 could not tell (see its backfill).
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True, db_index=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,8 +4,11 @@
 Everything is dated by the business time of the event the challenge answered
 (Event.occurred_at), so a late-processed or staff-verified award counts when its event
 happened.
-- challenge_joiners: distinct members with an award of the challenge (points, coupon or a
-  goal-progress record) for an event in the period.
+- challenge_joiners: distinct members with an award of the challenge for an event in the
+  period, or whose progress towards its goal started in the period (GoalProgress.started_at,
+  the time of the event that first made progress): a member on the way to a goal has
+  joined; one who started before the period and neither completed nor started a new window
+  in it has not joined in this period.
 - challenge_completions: times it fired (events that produced points or a coupon); n is
   the distinct members who completed it.
 - challenge_points: points granted (before any reversal by a return; what the budget
@@ -22,7 +25,7 @@ happened.
   is over, up to the cutoff while the follow-up runs (details: follow_up_through,
   complete); the nightly run recomputes a window until its follow-up is complete.
 Rows: every challenge that was running during the period (a version overlapping it, not a
-draft) or has awards in it, so a challenge nobody joined shows 0.
+draft) or has awards (joiners: or started goals) in it, so a challenge nobody joined shows 0.
 """
 
 import datetime as dt
@@ -34,6 +37,7 @@ from django.utils.translation import gettext_noop
 from ..formulas import behaviour
 from . import activity
 from .base import Kpi, Value, Window, register, shared
+from .rollup import rollup
 from .segments import local_midnight
 
 FOLLOW_UP_DAYS = 90
@@ -79,8 +83,8 @@ def _rows_for(window: Window, found: dict[str, dict]) -> list[str]:
 
 
 def _activity(window: Window) -> tuple[list[str], dict[str, dict]]:
-    """Segments and award totals of the period: shared by joiners, completions, points,
-    coupons and budget within a run step."""
+    """Segments and award totals of the period: shared by completions, points, coupons and
+    budget (and joiners' segments) within a run step."""
     return shared(("challenge_activity", window.start, window.as_of), lambda: _awards(window))
 
 
@@ -88,7 +92,6 @@ def _awards(window: Window) -> tuple[list[str], dict[str, dict]]:
     start, end = local_midnight(window.start), local_midnight(window.as_of)
     found = _grouped(
         awards_between(start, end),
-        joiners=Count("member", distinct=True),
         completions=Count("event", distinct=True, filter=Q(kind__in=FIRED)),
         completers=Count("member", distinct=True, filter=Q(kind__in=FIRED)),
         points=Sum("points", filter=Q(kind="points"), default=0),
@@ -108,9 +111,37 @@ def _count(segment: str, value: int, n: int | None = None, **details) -> Value:
     )
 
 
+def _joiners(window: Window) -> dict[str, int]:
+    """{segment: joiners}: the (member, challenge) pairs of the period's awards and of the
+    goals started in it, counted distinct in one statement ("all" and per challenge)."""
+    from challenges.models import GoalProgress
+
+    start, end = local_midnight(window.start), local_midnight(window.as_of)
+    awarded = awards_between(start, end).order_by().values("member_id", code=F(CODE))
+    started = (
+        GoalProgress.objects.filter(started_at__gte=start, started_at__lt=end)
+        .order_by()
+        .values("member_id", code=F("challenge__code"))
+    )
+    rows = rollup(
+        facts=awarded.union(started, all=True),
+        aggregates={"joiners": "COUNT(DISTINCT {member_id})"},
+        at=None,
+        dims=(),
+        fact_dims=("code",),
+    )
+    # rollup labels a group "code:<value>"
+    return {
+        segment if segment == "all" else _segment(segment.split(":", 1)[1]): row["joiners"]
+        for segment, row in rows.items()
+    }
+
+
 def joiners_compute(window: Window) -> list[Value]:
-    segments, found = _activity(window)
-    return [_count(s, found.get(s, {}).get("joiners", 0)) for s in segments]
+    segments, _found = _activity(window)
+    joiners = _joiners(window)
+    segments = ["all", *sorted((set(segments) | joiners.keys()) - {"all"})]
+    return [_count(s, joiners.get(s, 0)) for s in segments]
 
 
 def completions_compute(window: Window) -> list[Value]:

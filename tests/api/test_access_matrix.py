@@ -163,8 +163,8 @@ DENIAL_CODES = {401: {"not_authenticated", "authentication_failed"}, 403: {"perm
 @dataclass
 class World:
     """Member A (the caller wherever a member is involved), member B (whose data must never
-    show or change), A's home store X and another store Y, and an active challenge that B has
-    already taken part in."""
+    show or change), A's home store X and another store Y, and two active challenges B has
+    already taken part in: "survey" (answering survey S1) and "app" (opening the app)."""
 
     store: Store
     other_store: Store
@@ -173,7 +173,7 @@ class World:
     template: CouponTemplate
     a_coupons: list[Coupon]
     b_coupons: list[Coupon]
-    challenge: Challenge
+    challenge: Challenge  # "survey"
     tokens: dict[str, str] = field(default_factory=dict)  # raw member tokens by caller kind
     survey: Survey | None = None  # "S1", the challenge's survey, which B has answered
 
@@ -195,7 +195,8 @@ def token_row(raw: str) -> MemberToken:
 
 
 def survey_event(client_id: str, about: Member | None = None, **extra) -> dict:
-    """An app event for the world's challenge (members send it without member_number)."""
+    """A survey_answered event for the "survey" challenge, as an integration sends it (the
+    member app may not: members answer the survey itself)."""
     body = {
         "client_id": client_id,
         "type": "survey_answered",
@@ -204,6 +205,18 @@ def survey_event(client_id: str, about: Member | None = None, **extra) -> dict:
         **extra,
     }
     return {**body, "member_number": about.member_number} if about else body
+
+
+def app_event(client_id: str, **extra) -> dict:
+    """An app_open event for the "app" challenge, as the member app sends it (no
+    member_number: always the caller)."""
+    return {
+        "client_id": client_id,
+        "type": "app_open",
+        "occurred_at": timezone.now().isoformat(),
+        "payload": {},
+        **extra,
+    }
 
 
 # Members log in many times per test; the production hasher would dominate the runtime.
@@ -256,15 +269,30 @@ def world_build() -> World:
     definition = PRESETS["survey_answered"].definition(survey="S1", points=30)
     definition["starts_at"] = timezone.now() - dt.timedelta(days=30)
     challenge = challenge_create(code="survey", definition=definition, status="active")
-    # B answered the survey in the app and an integration sent an event about B: B now has
-    # an award, a limit counter and events, all of which A's token must never show.
-    events_ingest(source_key=f"member:{b.pk}", items=[survey_event("APP-1", b)], member=b)
-    b_pos, _raw = api_key_create(name="B's POS", scopes=["events:write", "events:read"])
-    events_ingest(source_key=f"key:{b_pos.pk}", items=[survey_event("EV-1", b)])
-    # B also answered the survey itself (a response and one more survey_answered event).
+    challenge_create(
+        code="app",
+        definition={
+            "name": "Open the app",
+            "triggers": ["app_open"],
+            "effects": [{"type": "points", "points": 5}],
+            "limit": {"count": 1, "period": "campaign"},
+            "starts_at": definition["starts_at"],
+        },
+        status="active",
+    )
+    # B opened the app, answered the survey S1 in the app (a response and a survey_answered
+    # event from the survey service), and then B's POS sent a survey_answered event about B
+    # too: B now has awards (5 points for the app open, 30 for the answer; the POS event
+    # comes after the answer and finds the survey challenge's limit used), limit counters
+    # and events, all of which A's token must never show.
+    events_ingest(
+        source_key=f"member:{b.pk}", items=[app_event("APP-1")], member=b, member_app=True
+    )
     survey = Survey.objects.create(code="S1", title="Your visit")
     question = survey.questions.create(position=1, kind="nps", text="Recommend us?")
     survey_answer(member=b, survey=survey, answers=[{"question": question.pk, "score": 9}])
+    b_pos, _raw = api_key_create(name="B's POS", scopes=["events:write", "events:read"])
+    events_ingest(source_key=f"key:{b_pos.pk}", items=[survey_event("EV-1", b)])
     assert events_process_pending(batch_size=50) == 3
     tokens = {"member": login(a), "b": login(b, B_PASSWORD)}
     tokens["member_expired"] = login(a)
@@ -444,7 +472,11 @@ def check_event_read(world, response, before):
 def check_dry_run(world, response, before):
     data = response.json()
     assert data["member_number"] == world.a.member_number
-    assert [(o["challenge"], o["fires"]) for o in data["outcomes"]] == [("survey", True)]
+    # Every active challenge is tried, as the worker would: app is not triggered by it.
+    assert [(o["challenge"], o["fires"], o["stage"]) for o in data["outcomes"]] == [
+        ("survey", True, "fired"),
+        ("app", False, "trigger"),
+    ]
     assert snapshot() == before
 
 
@@ -470,11 +502,14 @@ def check_kpis(world, response, before):
 def check_me_events(world, response, before):
     assert response.json()["member_number"] == world.a.member_number
     event = Event.objects.get(source_key=f"member:{world.a.pk}", client_id="APP-A")
-    assert event.member_id == world.a.pk
+    assert (event.member_id, event.type.code, event.status) == (world.a.pk, "app_open", "pending")
 
 
 def check_me_challenges(world, response, before):
-    assert [(c["code"], c["times_this_period"]) for c in response.json()] == [("survey", 0)]
+    assert [(c["code"], c["times_this_period"]) for c in response.json()] == [
+        ("survey", 0),
+        ("app", 0),
+    ]
     assert snapshot() == before
 
 
@@ -641,7 +676,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         check_kpis,
         kpi_snapshot_of_store_x,
     ),
-    ("POST", "me-events"): Endpoint(lambda w: Call(body=survey_event("APP-A")), check_me_events),
+    ("POST", "me-events"): Endpoint(lambda w: Call(body=app_event("APP-A")), check_me_events),
     ("GET", "me-challenges"): Endpoint(lambda w: Call(), check_me_challenges),
     ("POST", "auth-token"): Endpoint(
         lambda w: Call(body={"login": w.a.member_number, "password": PASSWORD}), check_token
@@ -927,8 +962,11 @@ def assert_only_a(world: World, name: str, data: dict | list) -> None:
         }
         assert {row["member_number"] for row in data["results"]} == {a.member_number}
     elif name == "me-challenges":
-        # B has answered the survey (times_this_period 1); A has not.
-        assert [(c["code"], c["times_this_period"]) for c in data] == [("survey", 0)]
+        # B has answered the survey and opened the app (times_this_period 1 each); A has not.
+        assert [(c["code"], c["times_this_period"]) for c in data] == [
+            ("survey", 0),
+            ("app", 0),
+        ]
     elif name in ("me-surveys", "me-survey"):
         # B has answered S1; A has not.
         surveys = data if name == "me-surveys" else [data]
@@ -983,8 +1021,17 @@ def test_world_tells_a_and_b_apart(world):
         3,
     )
     assert [r.member_id for r in SurveyResponse.objects.all()] == [b.pk]
-    assert [c.count for c in LimitCounter.objects.filter(member=b)] == [1]
+    assert sorted(
+        LimitCounter.objects.filter(member=b).values_list("challenge__code", "count")
+    ) == [("app", 1), ("survey", 1)]
     assert not LimitCounter.objects.filter(member=a).exists()
+    # The survey challenge paid B's real answer (source "surveys"), not the POS event.
+    assert sorted(
+        Award.objects.filter(member=b).values_list(
+            "version__challenge__code", "event__source_key", "points"
+        )
+    ) == [("app", f"member:{b.pk}", 5), ("survey", "surveys", 30)]
+    assert not Award.objects.filter(member=a).exists()
 
 
 @pytest.mark.parametrize("name", ME_READS)
@@ -1169,7 +1216,7 @@ def test_me_events_are_always_the_callers_whatever_the_body_names(world):
     b_before = rows_of(b)
     # Same client_id as B's own app event: client ids are per sender, so this is A's new
     # event, not a replay of B's (which would show B's event to A).
-    body = survey_event("APP-1", member_number=b.member_number, member=b.pk, member_id=b.pk)
+    body = app_event("APP-1", member_number=b.member_number, member=b.pk, member_id=b.pk)
     response = client.post(
         f"/api/v1/me/events?member_number={b.member_number}", body, format="json"
     )
@@ -1180,10 +1227,36 @@ def test_me_events_are_always_the_callers_whatever_the_body_names(world):
     )
     assert "Idempotent-Replay" not in response
     assert Event.objects.get(source_key=f"member:{a.pk}", client_id="APP-1").member_id == a.pk
-    # Its effect, once processed, is A's: A's limit counter, not B's.
+    # Its effect, once processed, is A's: A's limit counter and award, not B's.
     assert events_process_pending(batch_size=50) == 1
-    assert [c.count for c in LimitCounter.objects.filter(member=a)] == [1]
+    assert list(LimitCounter.objects.filter(member=a).values_list("challenge__code", "count")) == [
+        ("app", 1)
+    ]
+    assert list(
+        Award.objects.filter(member=a).values_list("version__challenge__code", "points")
+    ) == [("app", 5)]
     assert rows_of(b) == b_before
+
+
+def test_members_cannot_send_survey_answered_events(world):
+    """A member's own survey_answered event would claim the survey challenge's points without
+    answering anything: refused naming the field, nothing stored. Members answer the survey
+    (POST /me/surveys/S1/answers), which emits the event; an integration key may send it."""
+    client = bearer(world.tokens["member"])
+    before = snapshot()
+    response = client.post("/api/v1/me/events", survey_event("APP-S"), format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert response.json()["error"]["fields"] == {"type": ["Members can't send this event type."]}
+    assert not Event.objects.filter(client_id="APP-S").exists()
+    assert snapshot() == before
+    # The same event from an integration key with events:write is accepted.
+    pos = key_client("events:write")
+    accepted = pos.post(
+        "/api/v1/events", survey_event("APP-S", world.a, store_code=world.store.code), format="json"
+    )
+    assert accepted.status_code == 201, accepted.content
+    assert Event.objects.get(client_id="APP-S").type.code == "survey_answered"
 
 
 def test_survey_answers_are_always_the_callers_whatever_the_body_names(world):

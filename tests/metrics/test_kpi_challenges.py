@@ -13,11 +13,13 @@ follow-up is [1 Jul, 29 Sep)):
     M4 1 Mar, again 5 Oct (after the follow-up)              M5 never
 """
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from challenges.intake import events_ingest
+from challenges.models import GoalProgress
 from challenges.services import challenge_create
 from loyalty.coupons import coupon_redeem
 from loyalty.models import Coupon
@@ -222,3 +224,111 @@ def test_no_challenges():
     found = values("challenge_joiners", JUNE)
     assert {s: (v.value, v.n) for s, v in found.items()} == {"all": (0, 0)}
     assert values("challenge_budget_used", JUNE) == {}
+
+
+# --- Joiners include members on their way to a goal -------------------------------------------
+
+
+@pytest.fixture
+def goal_world():
+    """stamps: 20 points once 3 app opens are reached (window: the campaign); hello: 1 point
+    for the first open (no goal). Opens, at 10:00 Tokyo time unless said:
+        G1: 25 May, 2 Jun, 4 Jun (completes stamps on 4 Jun)
+        G2: 10 Jun, 12 Jun (stamps 2 of 3: started in June, never completed)
+        G3: 20 May (stamps 1 of 3, nothing in June)
+        G4: 28, 29, 30 May (completes stamps on 30 May), 3 Jun (stamps already completed:
+            no progress, no award; hello was paid in May)
+        G5: 1 Jul at 00:30 (30 June 15:30 UTC: July in the programme's time)
+    May's opens are processed first, June's and July's in a later batch."""
+    challenge_create(
+        code="stamps",
+        definition=rule(
+            "Stamps",
+            effects=[{"type": "points", "points": 20}],
+            goal={"kind": "count", "target": 3, "window": "campaign"},
+        ),
+        status="active",
+    )
+    challenge_create(
+        code="hello",
+        definition=rule(
+            "Hello",
+            effects=[{"type": "points", "points": 1}],
+            limit={"count": 1, "period": "campaign"},
+        ),
+        status="active",
+    )
+    g = {n: member("2025-01-01") for n in (1, 2, 3, 4, 5)}
+    may = [(1, "2026-05-25"), (3, "2026-05-20"), (4, "2026-05-28"), (4, "2026-05-29")]
+    may += [(4, "2026-05-30")]
+    later = [(1, "2026-06-02"), (1, "2026-06-04"), (2, "2026-06-10"), (2, "2026-06-12")]
+    later += [(4, "2026-06-03")]
+    july_first = at(d("2026-07-01"), 0) + dt.timedelta(minutes=30)
+    for batch, opens in (("may", may), ("later", later)):
+        items = [
+            {
+                "client_id": f"{batch}-{i}",
+                "type": "app_open",
+                "member_number": g[who].member_number,
+                "occurred_at": at(d(day), 10).isoformat(),
+            }
+            for i, (who, day) in enumerate(opens)
+        ]
+        if batch == "later":
+            items.append(
+                {
+                    "client_id": "later-g5",
+                    "type": "app_open",
+                    "member_number": g[5].member_number,
+                    "occurred_at": july_first.isoformat(),
+                }
+            )
+        events_ingest(source_key="test", items=items)
+        assert process() == len(items)
+    return g
+
+
+def test_joiners_count_members_who_started_a_goal(goal_world):
+    g = goal_world
+    june = by_segment("challenge_joiners")
+    # stamps: G1 (award on 4 Jun; started in May, which does not matter once paid in June)
+    # and G2 (started 10 Jun, not completed: a joiner all the same) = 2. Not G3 (started in
+    # May, nothing since), not G4 (completed in May; its 3 Jun open made no progress), not
+    # G5 (1 Jul in Tokyo, though 30 Jun in UTC).
+    # hello: G2 (10 Jun); G1 and G4 were paid in May. all: G1, G2 (G2 counted once) = 2.
+    assert {s: v.value for s, v in june.items()} == {
+        "all": 2,
+        "challenge:hello": 1,
+        "challenge:stamps": 2,
+    }
+    # Completions do not count G2: stamps fired once in June (G1).
+    completions = by_segment("challenge_completions")
+    assert (completions["challenge:stamps"].value, completions["challenge:stamps"].n) == (1, 1)
+    # May: stamps G1 (started 25 May), G3 (started 20 May), G4 (started 28 May, paid 30 May)
+    # = 3; hello G1, G3, G4 = 3; all 3.
+    may = by_segment("challenge_joiners", window("month", "2026-05-01", "2026-06-01"))
+    assert {s: v.value for s, v in may.items()} == {
+        "all": 3,
+        "challenge:hello": 3,
+        "challenge:stamps": 3,
+    }
+    # July: G5 started stamps and was paid hello on 1 Jul at 00:30.
+    july = by_segment("challenge_joiners", window("month", "2026-07-01", "2026-08-01"))
+    assert {s: (v.value, v.n) for s, v in july.items()} == {
+        "all": (1, 1),
+        "challenge:hello": (1, 1),
+        "challenge:stamps": (1, 1),
+    }
+    # The rows the joiners were read from: started_at and completed_at are the opens' times,
+    # G4's completion not moved by its later open (processed in the later batch).
+    progress = {
+        p.member_id: (p.value, p.started_at, p.completed_at)
+        for p in GoalProgress.objects.filter(challenge__code="stamps")
+    }
+    assert progress == {
+        g[1].pk: (3, at(d("2026-05-25"), 10), at(d("2026-06-04"), 10)),
+        g[2].pk: (2, at(d("2026-06-10"), 10), None),
+        g[3].pk: (1, at(d("2026-05-20"), 10), None),
+        g[4].pk: (3, at(d("2026-05-28"), 10), at(d("2026-05-30"), 10)),
+        g[5].pk: (1, at(d("2026-07-01"), 0) + dt.timedelta(minutes=30), None),
+    }
