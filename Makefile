@@ -10,7 +10,7 @@ DEMO_MEMBERS ?= 2000
 DEMO_MONTHS ?= 12
 DEMO_SEED ?= 42
 
-.PHONY: install demo serve test lint format check-ledger worker beat bench bench-events bench-demo-events constraints clean
+.PHONY: install demo serve test lint format check-ledger worker beat bench bench-events bench-demo-events bench-kpis constraints clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else \"Python 3.11+ is required (set PYTHON=python3.x)\")"
@@ -51,6 +51,10 @@ bench-events: install
 
 bench-demo-events: install
 	$(BIN)/python bench/demo_events.py
+
+# KPI computation over 1M members beside DuckDB (PostgreSQL only; BENCH_KPI_SCALE=0.1 for 100k).
+bench-kpis: install
+	$(BIN)/python bench/kpis.py --scale $(or $(BENCH_KPI_SCALE),1.0)
 
 worker: install
 	$(BIN)/celery -A loyalty worker --loglevel=INFO

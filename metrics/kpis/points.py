@@ -1,7 +1,7 @@
 """Points outstanding (the liability) and points expired (docs/metrics.md, "Points").
 
-Both read the ledger (LedgerEntry, PointLot, LotMovement), never the members' cached
-balances.
+Both read the ledger (LedgerEntry, PointLot, LotMovement); points outstanding starts from the
+members' cached balances, which the ledger keeps equal to its sums (see outstanding_facts).
 
 - points_outstanding at the end E (as_of): the points members hold and may still use, i.e.
   the sum of the ledger entries in state available or pending that occurred before E, less
@@ -35,12 +35,23 @@ HELD = ("available", "pending")
 def outstanding_facts(at: dt.datetime):
     """(sql, params): one row per member with `points` outstanding at `at`."""
     from loyalty.models import LedgerEntry, LotMovement, PointLot
+    from members.models import Member
 
-    held = (
-        LedgerEntry.objects.filter(state__in=HELD, occurred_at__lt=at)
+    # Held at `at` = held now (the members' cached balances, which the ledger keeps equal to
+    # the sums of their available and pending entries in the same transaction: check_ledger)
+    # less the held entries that occurred since `at`. Reading a million balances and the
+    # entries since `at` costs what the new data costs; summing the whole ledger does not.
+    held_now = (
+        Member.objects.exclude(points_available=0, points_pending=0)
+        .order_by()
+        .values(member_id=F("pk"))
+        .annotate(points=F("points_available") + F("points_pending"))
+    )
+    held_since = (
+        LedgerEntry.objects.filter(state__in=HELD, occurred_at__gte=at)
         .order_by()
         .values("member_id")
-        .annotate(points=Sum("points"))
+        .annotate(points=-Sum("points"))
     )
     moved_before = (
         LotMovement.objects.filter(lot=OuterRef("pk"), entry__occurred_at__lt=at)
@@ -60,7 +71,7 @@ def outstanding_facts(at: dt.datetime):
     ).values("lot_id")
     open_lots = PointLot.objects.filter(remaining__gt=0, expires_at__lte=at)
     emptied = PointLot.objects.filter(remaining=0, pk__in=touched_since)
-    parts = [held] + [
+    parts = [held_now, held_since] + [
         lots.filter(entry__occurred_at__lt=at)
         .order_by()
         .values("member_id")

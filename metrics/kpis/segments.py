@@ -12,7 +12,7 @@ store (home store), cohort (join month), age (band), gender. Channel is a purcha
 
 import datetime as dt
 
-from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
 
 from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
@@ -45,17 +45,17 @@ def member_dimension(name: str, at: dt.date, prefix: str = ""):
     if name == "segment":
         from loyalty.models import Purchase
 
-        recent = Purchase.objects.filter(
-            member=OuterRef(f"{p}pk") if p else OuterRef("pk"),
-            occurred_at__lt=end,
-            occurred_at__gte=end - dt.timedelta(days=DORMANT_AFTER_DAYS),
-        )
+        # Uncorrelated, so the database reads the recent purchases once into a hash and
+        # probes it per member (a correlated EXISTS probes the purchase index per member).
+        recent_buyers = Purchase.objects.filter(
+            occurred_at__lt=end, occurred_at__gte=end - dt.timedelta(days=DORMANT_AFTER_DAYS)
+        ).values("member_id")
         return Case(
             When(
                 **{f"{p}joined_at__gte": end - dt.timedelta(days=NEW_MEMBER_DAYS)},
                 then=Value("new"),
             ),
-            When(Exists(recent), then=Value("existing")),
+            When(**{f"{p}pk__in": recent_buyers}, then=Value("existing")),
             default=Value("dormant"),
             output_field=CharField(),
         )

@@ -1,0 +1,239 @@
+"""KPI computation at scale, beside DuckDB running the same statements on the same data.
+
+    python bench/kpis.py [--scale 1.0] [--today 2026-11-22] [--reload]
+
+Needs PostgreSQL (DATABASE_URL names the server; the data goes into its own database,
+`loyalty_kpibench_<members>`, kept between runs because loading a million members takes
+minutes; --reload rebuilds it). Scale 1.0 is 1,000,000 members and about 10 million ledger
+entries (bench/kpi_data.py).
+
+It measures, on that data:
+1. the nightly run (`kpis_nightly`: every KPI for the windows containing yesterday), with
+   the time per KPI and the peak memory of the process;
+2. the statements that run sent PostgreSQL, run again alone (PostgreSQL's own time);
+3. DuckDB running those very statements (parameters bound, SQL unchanged) over a copy of
+   the same tables, and whether both return the same rows.
+"""
+
+import argparse
+import collections
+import datetime as dt
+import re
+import resource
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from _support import ROOT  # noqa: E402,F401  (sets up Django)
+from django.db import connection, connections
+from kpi_data import _TABLES, Size, load
+
+_TYPES = {
+    "bigint": "BIGINT",
+    "integer": "INTEGER",
+    "smallint": "SMALLINT",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "text": "VARCHAR",
+    "character varying": "VARCHAR",
+    "timestamp with time zone": "TIMESTAMPTZ",
+    "jsonb": "JSON",
+    "numeric": "DECIMAL(18,6)",
+}
+
+
+def use_database(name: str, *, reload: bool, size: Size, today: dt.date) -> dict[str, int]:
+    """Point Django at database `name` on the configured server, loading it when new."""
+    from django.core.management import call_command
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        exists = cursor.fetchone() is not None
+        if exists and reload:
+            cursor.execute(f'DROP DATABASE "{name}"')
+            exists = False
+        if not exists:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+    connections.databases["default"]["NAME"] = name
+    connection.settings_dict["NAME"] = name
+    call_command("migrate", verbosity=0)
+    if not exists:
+        started = time.perf_counter()
+        counts = load(size, today=today)
+        print(f"loaded {name} in {time.perf_counter() - started:.0f} s")
+        return counts
+    counts = {}
+    with connection.cursor() as cursor:
+        for table in _TABLES:
+            cursor.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
+            counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+class Recorder:
+    """Records the SELECTs a block sends (sql, params) and the time PostgreSQL took."""
+
+    def __init__(self):
+        self.statements: list[tuple[str, tuple]] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith(("SELECT", "WITH")) and "metrics_kpi" not in sql:
+            self.statements.append((sql, tuple(params or ())))
+        return execute(sql, params, many, context)
+
+
+def nightly(today: dt.date) -> tuple[float, dict[str, float], Recorder]:
+    import metrics.snapshots as snapshots
+    from metrics.models import KpiFillState, KpiSnapshot
+
+    KpiSnapshot.objects.all().delete()
+    KpiFillState.objects.all().delete()
+    per_kpi: dict[str, float] = collections.Counter()
+    plain = snapshots._values
+
+    def timed(kpi, window, cache):
+        started = time.perf_counter()
+        try:
+            return plain(kpi, window, cache)
+        finally:
+            per_kpi[kpi.code] += time.perf_counter() - started
+
+    recorder = Recorder()
+    snapshots._values = timed
+    try:
+        with connection.execute_wrapper(recorder):
+            started = time.perf_counter()
+            snapshots.kpis_nightly(today=today)
+            seconds = time.perf_counter() - started
+    finally:
+        snapshots._values = plain
+    return seconds, per_kpi, recorder
+
+
+def _rows(rows) -> list[tuple]:
+    """Rows comparable across engines: numbers as rounded Decimals, order-free."""
+
+    def norm(v):
+        if isinstance(v, bool) or v is None:
+            return v
+        if isinstance(v, int | float | Decimal):
+            return round(Decimal(str(v)), 4)
+        if isinstance(v, dt.datetime):
+            return v.astimezone(dt.UTC).replace(tzinfo=None)
+        return v
+
+    return sorted((tuple(norm(v) for v in row) for row in rows), key=repr)
+
+
+def postgres_times(statements) -> tuple[float, list]:
+    results = []
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            results.append(cursor.fetchall())
+    return time.perf_counter() - started, results
+
+
+_TABLE = re.compile(r'(?:FROM|JOIN)\s+"([a-z0-9_]+)"')
+
+
+def tables_read(statements) -> list[str]:
+    return sorted({name for sql, _params in statements for name in _TABLE.findall(sql)})
+
+
+def duckdb_copy(path: Path, tables: list[str]):
+    """A DuckDB database holding `tables`, copied through CSV."""
+    import duckdb
+
+    db = duckdb.connect(str(path / "kpis.duckdb"))
+    db.execute("SET TimeZone = 'UTC'")
+    db.execute("SET threads = 2")
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = %s ORDER BY ordinal_position",
+                [table],
+            )
+            columns = cursor.fetchall()
+            db.execute(
+                f"CREATE TABLE {table} ("
+                + ", ".join(f'"{name}" {_TYPES[kind]}' for name, kind in columns)
+                + ")"
+            )
+            csv = path / f"{table}.csv"
+            with (
+                open(csv, "wb") as out,
+                cursor.cursor.copy(
+                    f"COPY {table} TO STDOUT (FORMAT csv)"  # noqa: S608
+                ) as copy,
+            ):
+                for chunk in copy:
+                    out.write(chunk)
+            if csv.stat().st_size:
+                db.execute(f"COPY {table} FROM '{csv}' (FORMAT csv)")
+            csv.unlink()
+    return db
+
+
+_PLACEHOLDER = re.compile(r"%s")
+
+
+def duckdb_sql(sql: str) -> str:
+    """Django's PostgreSQL statement with DuckDB's placeholders; nothing else changes."""
+    return _PLACEHOLDER.sub("?", sql).replace("%%", "%")
+
+
+def duckdb_times(db, statements) -> tuple[float, list]:
+    results = []
+    started = time.perf_counter()
+    for sql, params in statements:
+        results.append(db.execute(duckdb_sql(sql), list(params)).fetchall())
+    return time.perf_counter() - started, results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--today", type=dt.date.fromisoformat, default=dt.date(2026, 11, 22))
+    parser.add_argument("--reload", action="store_true")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("bench/kpis.py needs PostgreSQL: set DATABASE_URL")
+    size = Size().scaled(args.scale)
+    counts = use_database(
+        f"loyalty_kpibench_{size.members}", reload=args.reload, size=size, today=args.today
+    )
+    print(
+        f"data: {counts['members_member']:,} members, {counts['loyalty_purchase']:,} purchases,"
+        f" {counts['loyalty_ledgerentry']:,} ledger entries,"
+        f" {counts['metrics_answer']:,} survey answers, {counts['challenges_award']:,} awards"
+    )
+    seconds, per_kpi, recorder = nightly(args.today)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"nightly run ({args.today}): {seconds:.1f} s, peak memory {peak:.0f} MiB")
+    for code, spent in per_kpi.most_common():
+        print(f"  {code:<32} {spent:7.2f} s")
+    statements = recorder.statements
+    pg_seconds, pg_rows = postgres_times(statements)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        db = duckdb_copy(Path(tmp), tables_read(statements))
+        print(f"DuckDB copy of the tables: {time.perf_counter() - started:.0f} s")
+        duck_seconds, duck_rows = duckdb_times(db, statements)
+        db.close()
+    same = sum(_rows(a) == _rows(b) for a, b in zip(pg_rows, duck_rows, strict=True))
+    print(f"the run's {len(statements)} statements:")
+    print(f"  PostgreSQL {pg_seconds:8.1f} s")
+    print(f"  DuckDB     {duck_seconds:8.1f} s   baseline")
+    print(f"  ratio      {pg_seconds / duck_seconds:8.2f}x DuckDB")
+    print(f"  same rows from both: {same} of {len(statements)} statements")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The KPI benchmark's data and its DuckDB comparison (bench/kpi_data.py, bench/kpis.py), at a
+size that runs in seconds: the generated programme is one the ledger accepts, and DuckDB,
+given the very statements the nightly run sent PostgreSQL, returns the same rows."""
+
+import datetime as dt
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from loyalty.selectors import ledger_drift
+from members.models import Member
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+TODAY = dt.date(2026, 11, 22)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+def bench_module(name: str):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def loaded():
+    kpi_data = bench_module("kpi_data")
+    size = kpi_data.Size(members=300, purchases=1500, responses=60, awards=100, challenges=3)
+    return kpi_data.load(size, today=TODAY)
+
+
+def test_generated_programme_is_one_the_ledger_accepts(loaded):
+    assert loaded["members_member"] == 300
+    assert loaded["loyalty_purchase"] == 1500
+    assert loaded["challenges_award"] == 100
+    assert loaded["metrics_answer"] == 60 * 5 + 6  # five scores each, one in ten writes why
+    # Cached balances equal the ledger's sums and every lot its movements (check_ledger).
+    assert ledger_drift() == []
+    assert Member.objects.filter(points_available__gt=0).count() > 0
+    with connection.cursor() as cursor:
+        # No purchase before its member joined, after they withdrew, or in the future.
+        cursor.execute(
+            "SELECT COUNT(*) FROM loyalty_purchase p JOIN members_member m ON m.id = p.member_id"
+            " WHERE p.occurred_at < m.joined_at OR p.occurred_at > COALESCE(m.withdrawn_at, %s)",
+            [dt.datetime.combine(TODAY, dt.time(), tzinfo=dt.UTC)],
+        )
+        assert cursor.fetchone() == (0,)
+        # Every lot whose year is over was expired to nothing.
+        cursor.execute(
+            "SELECT COUNT(*) FROM loyalty_pointlot WHERE remaining > 0 AND expires_at < %s",
+            [dt.datetime.combine(TODAY, dt.time(), tzinfo=dt.UTC) - dt.timedelta(hours=1)],
+        )
+        assert cursor.fetchone() == (0,)
+
+
+def test_duckdb_returns_what_postgresql_returns_for_the_nightly_statements(loaded, tmp_path):
+    kpis = bench_module("kpis")
+    _seconds, per_kpi, recorder = kpis.nightly(TODAY)
+    from metrics.kpis.base import REGISTRY
+
+    assert set(per_kpi) == set(REGISTRY)
+    statements = recorder.statements
+    assert len(statements) > len(REGISTRY)
+    _pg_seconds, pg_rows = kpis.postgres_times(statements)
+    db = kpis.duckdb_copy(tmp_path, kpis.tables_read(statements))
+    try:
+        _duck_seconds, duck_rows = kpis.duckdb_times(db, statements)
+    finally:
+        db.close()
+    different = [
+        sql[:120]
+        for (sql, _params), a, b in zip(statements, pg_rows, duck_rows, strict=True)
+        if kpis._rows(a) != kpis._rows(b)
+    ]
+    assert different == []
+    assert any(rows for rows in pg_rows)  # the statements found data
