@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 
@@ -23,11 +24,12 @@ from .dashboard import (
     dashboard_segments,
     dashboard_store_for,
     format_change,
+    format_progress,
     format_value,
 )
 from .models import KpiDashboard
 from .models.kpis import Period
-from .periods import period_label
+from .periods import period_end, period_label
 from .selectors import nps_split
 
 
@@ -126,6 +128,11 @@ class KpiDashboardAdmin(admin.ModelAdmin):
                     "segment_label": _segment_label(dashboard),
                     "period_name": Period(dashboard.filters.period).label,
                     "current_label": period_label(dashboard.filters.period, dashboard.filters.last),
+                    # Only when asked for: by default the tiles show the last finished period.
+                    "current_unfinished": period_end(
+                        dashboard.filters.period, dashboard.filters.last
+                    )
+                    > timezone.localdate(),
                     "cohort_rows": _cohort_rows(dashboard),
                 }
             )
@@ -158,6 +165,8 @@ def _tile(headline) -> dict:
             "goal": format_value(target.goal, meta.unit),
             "met": target.met,
             "progress": target.progress,
+            "progress_text": format_progress(target.progress),
+            "away": target.progress is not None and target.progress < 0,
             "bar": max(0, min(100, int(target.progress))) if target.progress is not None else 0,
             "note": target.note,
         }

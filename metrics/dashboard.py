@@ -36,13 +36,12 @@ from .selectors import (
     kpi_by_dimension,
     kpi_headlines,
     kpi_series,
-    latest_period_start,
     nps_split,
     segments_available,
 )
 from .targets import segment_error
 
-# How many periods the dashboard shows when no range is given, ending with the latest one.
+# How many periods the dashboard shows when no range is given, ending with the last finished one.
 DEFAULT_SPAN = {"day": 31, "week": 13, "month": 12, "quarter": 8}
 MAX_PERIODS = 400
 BAR_DIMENSIONS = (
@@ -57,6 +56,12 @@ BAR_DIMENSIONS = (
 TABLES = ("headline", "trends", "segments", "cohorts", "challenges")
 # Decimal places shown per unit; None: as few as the value needs, at most two.
 PLACES = {"percent": 1, "yen": 0, "count": 0, "points": 0, "score": 1, "years": 1, "per_year": 2}
+
+
+def last_finished_period(period: str, today: dt.date) -> dt.date:
+    """The start of the last period of kind `period` that is over on `today` (the one before
+    the period containing it): yesterday, last week, last month, last quarter."""
+    return period_shift(period, period_floor(period, today), -1)
 
 
 def dashboard_store_for(user) -> str | None:
@@ -163,9 +168,11 @@ class DashboardFilterForm(forms.Form):
         period = data["period"]
         to = data["date_to"]
         if to is None:
-            segment = f"{STORE_PREFIX}{data['store']}" if data["store"] else data["segment"]
-            to = latest_period_start(period=period, segment=segment or ALL)
-            to = to or period_floor(period, timezone.localdate())
+            # The tiles' period: the last finished one, not the current one (its numbers are
+            # partial); or the period of a `From` the user set after it.
+            to = last_finished_period(period, timezone.localdate())
+            if data["date_from"] is not None:
+                to = max(to, period_floor(period, data["date_from"]))
         first = data["date_from"] or period_shift(
             period, period_floor(period, to), 1 - DEFAULT_SPAN[period]
         )
@@ -237,6 +244,14 @@ def format_change(change: Decimal | None, unit: str | None) -> str:
         number = _grouped(abs(change), PLACES["percent"])
         return gettext("%(sign)s%(number)s pt") % {"sign": sign, "number": number}
     return f"{sign}{format_value(abs(change), unit)}"
+
+
+def format_progress(progress: Decimal | None) -> str:
+    """A target's progress: 60.0%, 112.5%, −40.0% (moved away from the goal)."""
+    if progress is None:
+        return "–"
+    sign = "−" if progress < 0 else ""
+    return f"{sign}{_grouped(abs(progress), 1)}%"
 
 
 def inert(text: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext_noop
 
 from .kpis.base import REGISTRY, Kpi
@@ -103,14 +103,16 @@ def kpi_order(codes: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Progress:
-    """A target against this period's value."""
+    """A target against this period's value (docs/metrics.md, "Targets")."""
 
     kind: str  # absolute | change
     target: Decimal  # as the marketer set it: the value, or the change
     goal: Decimal | None  # the value to reach; for a change target: previous + target
     met: bool | None  # None while there is no value (or no previous one for a change target)
-    # Percent of the way from the previous period's value to the goal (negative: moved away);
-    # None without a previous value.
+    # Percent of the way from the previous period's value (the baseline) to the goal, in the
+    # KPI's good direction: 100 or more once met, negative when the KPI moved away from the
+    # goal. A baseline already at or beyond the goal: 100 while met, else 0. None without a
+    # value or a baseline.
     progress: Decimal | None
     note: str = ""
 
@@ -124,8 +126,9 @@ def target_progress(
     higher_is_better: bool,
     note: str = "",
 ) -> Progress:
-    """NPS +5 from 30 (goal 35) at 33: 60% of the way, not met. Churn to 4 from 5 at 4.5: 50%.
-    A goal equal to the previous value: 100% when met, else 0%."""
+    """NPS +5 from 30 (goal 35) at 33: 60% of the way, not met. Churn to 2 from 3 at 2.5:
+    50%; at 3.5: -50% (moved away). Churn to 5 from 4.8 (already beyond the goal) at 4.6:
+    met, 100%; at 5.2: not met, 0%."""
     if kind == KpiTarget.Kind.ABSOLUTE:
         goal = target
     else:
@@ -134,10 +137,16 @@ def target_progress(
     if goal is not None and current is not None:
         met = current >= goal if higher_is_better else current <= goal
         if previous is not None:
-            if goal == previous:
+            # Distances measured in the good direction (up, or down when lower is better).
+            sign = 1 if higher_is_better else -1
+            required = (goal - previous) * sign
+            achieved = (current - previous) * sign
+            if required <= 0:
+                # Nothing to cover: the baseline already met the goal. Its distance is no
+                # yardstick (a share of it would read -100% for a churn rate still falling).
                 progress = Decimal(100 if met else 0)
             else:
-                share = (current - previous) * 100 / (goal - previous)
+                share = achieved * 100 / required
                 progress = share.quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP)
     return Progress(kind=kind, target=target, goal=goal, met=met, progress=progress, note=note)
 
@@ -367,15 +376,6 @@ def segments_available(*, period: str, first: dt.date, last: dt.date) -> list[st
         .distinct()
     )
     return list(segments)
-
-
-def latest_period_start(*, period: str, segment: str = ALL) -> dt.date | None:
-    """The last period with any snapshot for `segment`."""
-    return (
-        KpiSnapshot.objects.filter(period=period, segment=segment)
-        .exclude(kpi=COHORT_KPI)
-        .aggregate(last=Max("period_start"))["last"]
-    )
 
 
 # --- Cohorts ---------------------------------------------------------------------------------

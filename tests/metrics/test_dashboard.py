@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
-from django.utils import translation
+from django.utils import timezone, translation
 
 from members.models import Store
-from metrics.dashboard import format_change, format_value
+from metrics.dashboard import format_change, format_progress, format_value, last_finished_period
 from metrics.models import KpiTarget
+from metrics.periods import period_label, period_shift
 from metrics.selectors import cohort_retention_matrix, nps_split
 from tests.members.factories import StoreFactory
 from tests.metrics.dashboard_support import (
@@ -154,6 +155,8 @@ def test_tiles_show_value_change_and_target(marketer, world):
         "goal": "35.0",
         "met": False,
         "progress": Decimal("60.0"),
+        "progress_text": "60.0%",
+        "away": False,
         "bar": 60,
         "note": "",
     }
@@ -175,11 +178,169 @@ def test_a_small_sample_is_flagged(marketer, world):
     assert "Not reliable: only 60 answers" in response.content.decode()
 
 
-def test_defaults_show_the_latest_twelve_months(marketer, world):
+@pytest.mark.parametrize(
+    ("target", "progress", "text", "bar", "met"),
+    [
+        # Churn down to 4.0% from April's 6.0%: May's 5.0% is half the way.
+        ("4.0", Decimal("50.0"), "50.0%", 50, False),
+        # Down to 5.5%: May fell 1.0 point where 0.5 was asked: 200%, met.
+        ("5.5", Decimal("200.0"), "200.0%", 100, True),
+        # At most 7.0%: April's 6.0% already met it and May's 5.0% still does: 100%, not -100%.
+        ("7.0", Decimal("100"), "100.0%", 100, True),
+        # Exactly April's value, and May is below it: met.
+        ("6.0", Decimal("100"), "100.0%", 100, True),
+    ],
+)
+def test_a_churn_target_counts_progress_downwards(
+    marketer, world, target, progress, text, bar, met
+):
+    KpiTargetFactory(kpi="churn_rate", period_start=MAY, value=Decimal(target))
+    churn = tiles(marketer[0].get(URL, RANGE))["churn_rate"]["target"]
+    assert (churn["goal"], churn["progress"], churn["progress_text"]) == (
+        f"{Decimal(target):.1f}%",
+        progress,
+        text,
+    )
+    assert (churn["bar"], churn["met"], churn["away"]) == (bar, met, False)
+
+
+def test_moving_away_from_a_churn_target_is_negative_progress(marketer, world):
+    # Store TYO01's churn rose from 3.0% to 3.5% against a 2.0% target: -0.5 of the 1.0 point.
+    snap("churn_rate", APR, "3.0", segment="store:TYO01", n=480)
+    snap("churn_rate", MAY, "3.5", segment="store:TYO01", n=500)
+    KpiTargetFactory(kpi="churn_rate", segment="store:TYO01", period_start=MAY, value=2)
+    response = marketer[0].get(URL, {**RANGE, "store": "TYO01"})
+    churn = tiles(response)["churn_rate"]
+    assert (churn["change"], churn["improved"]) == ("+0.5 pt", False)
+    assert churn["target"] == {
+        "kind": "absolute",
+        "set": "2.0%",
+        "goal": "2.0%",
+        "met": False,
+        "progress": Decimal("-50.0"),
+        "progress_text": "−50.0%",
+        "away": True,
+        "bar": 0,
+        "note": "",
+    }
+    html = response.content.decode()
+    assert (
+        '<span class="progress-text away" title="Moved away from the target since the previous '
+        'period">−50.0%</span>'
+    ) in html
+    _response, text = csv_of(marketer[0], "headline", store="TYO01")
+    assert "churn_rate,Churn rate,2026-05,3.5,3,0.5,500,2,2,-50,no,,,\r\n" in text
+
+
+@pytest.mark.parametrize(
+    ("progress", "shown"),
+    [
+        (Decimal("60.0"), "60.0%"),
+        (Decimal("100"), "100.0%"),
+        (Decimal("1250.0"), "1,250.0%"),
+        (Decimal("0"), "0.0%"),
+        (Decimal("-40.0"), "−40.0%"),
+        (None, "–"),
+    ],
+)
+def test_format_progress(progress, shown):
+    with translation.override("en"):
+        assert format_progress(progress) == shown
+
+
+# --- The default period: the last finished one ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("period", "today", "last"),
+    [
+        ("day", "2026-03-01", "2026-02-28"),
+        ("week", "2026-11-22", "2026-11-09"),  # a Sunday: its week began on Monday the 16th
+        ("week", "2026-11-16", "2026-11-09"),  # a Monday
+        ("month", "2026-11-22", "2026-10-01"),
+        ("month", "2026-01-01", "2025-12-01"),
+        ("quarter", "2026-11-22", "2026-07-01"),
+        ("quarter", "2026-01-15", "2025-10-01"),
+    ],
+)
+def test_last_finished_period(period, today, last):
+    assert last_finished_period(period, dt.date.fromisoformat(today)) == dt.date.fromisoformat(last)
+
+
+def _finished_and_current(period: str) -> tuple[dt.date, dt.date]:
+    """The last finished period of `period` and the current one, computed by hand from today."""
+    today = timezone.localdate()
+    if period == "day":
+        current = today
+        return today - dt.timedelta(days=1), current
+    if period == "week":
+        current = today - dt.timedelta(days=today.weekday())
+        return current - dt.timedelta(days=7), current
+    first_month = 1 if period == "month" else 3
+    current = today.replace(month=(today.month - 1) // first_month * first_month + 1, day=1)
+    before = current - dt.timedelta(days=1)
+    return before.replace(month=(before.month - 1) // first_month * first_month + 1, day=1), current
+
+
+@pytest.mark.parametrize(
+    ("period", "span"), [("day", 31), ("week", 13), ("month", 12), ("quarter", 8)]
+)
+def test_without_dates_the_tiles_show_the_last_finished_period(marketer, period, span):
+    last, current = _finished_and_current(period)
+    snap("members", period_shift(period, last, -1), 1000, period=period, n=1000)
+    snap("members", last, 1100, period=period, n=1100)
+    snap("members", current, 1105, period=period, n=1105)  # the period so far: partial
+    response = marketer[0].get(URL, {"period": period})
+    filters = response.context["dashboard"].filters
+    assert (filters.first, filters.last) == (period_shift(period, last, 1 - span), last)
+    assert (tiles(response)["members"]["value"], tiles(response)["members"]["change"]) == (
+        "1,100",
+        "+100",
+    )
+    html = response.content.decode()
+    assert f"period {period_label(period, last)}, change against the previous period" in html
+    assert "not over yet" not in html
+    # The form shows the range in effect, so that "Apply" keeps it.
+    assert f'name="date_to" value="{last.isoformat()}"' in html
+
+
+def test_the_default_is_the_previous_month_whatever_the_snapshots(marketer, world):
+    # The world's snapshots end in May 2026; the default is still the last finished month.
+    last, _current = _finished_and_current("month")
     response = marketer[0].get(URL)
     filters = response.context["dashboard"].filters
-    assert (filters.period, filters.first, filters.last) == ("month", dt.date(2025, 6, 1), MAY)
-    assert tiles(response)["members"]["value"] == "1,250"
+    assert (filters.period, filters.first, filters.last) == (
+        "month",
+        period_shift("month", last, -11),
+        last,
+    )
+    expected = "1,250" if last == MAY else "–"
+    assert tiles(response)["members"]["value"] == expected
+
+
+def test_the_current_period_when_asked_for_says_it_is_not_over(marketer):
+    last, current = _finished_and_current("month")
+    snap("members", last, 1100, n=1100)
+    snap("members", current, 1105, n=1105)
+    note = (
+        '<strong class="unfinished" id="period-unfinished">(not over yet: the numbers so far)'
+        "</strong>"
+    )
+    # Up to the current month, or from it (no end given: the range ends with its own period).
+    for params, first in (
+        ({"date_to": current.isoformat()}, period_shift("month", current, -11)),
+        ({"date_from": current.isoformat()}, current),
+    ):
+        response = marketer[0].get(URL, {"period": "month", **params})
+        filters = response.context["dashboard"].filters
+        assert (filters.first, filters.last) == (first, current)
+        assert tiles(response)["members"]["value"] == "1,105"
+        assert note in response.content.decode()
+    with translation.override("ja"):
+        japanese = marketer[0].get(
+            URL, {"period": "month", "date_to": current.isoformat()}, HTTP_ACCEPT_LANGUAGE="ja"
+        )
+    assert "（期間途中：現時点までの値）" in japanese.content.decode()
 
 
 def test_the_store_filter_changes_the_numbers(marketer, world):

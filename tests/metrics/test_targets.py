@@ -60,6 +60,35 @@ def _kpis():
         # The goal is where the KPI already was: 100% when met, else 0%.
         ("absolute", "30", "30", "30", True, "30", True, "100"),
         ("absolute", "30", "29", "30", True, "30", False, "0"),
+        # Lower is better: churn to 2.0% from 3.0% is a way of 1.0 point down.
+        ("absolute", "2.0", "2.5", "3.0", False, "2.0", False, "50.0"),
+        ("absolute", "2.0", "3.0", "3.0", False, "2.0", False, "0.0"),
+        ("absolute", "2.0", "2.0", "3.0", False, "2.0", True, "100.0"),
+        ("absolute", "2.0", "1.8", "3.0", False, "2.0", True, "120.0"),
+        ("absolute", "2.7", "2.9", "3.0", False, "2.7", False, "33.3"),
+        # ... moving away (up) is negative, by the same yardstick.
+        ("absolute", "2.0", "3.5", "3.0", False, "2.0", False, "-50.0"),
+        ("absolute", "2.0", "4.0", "3.0", False, "2.0", False, "-100.0"),
+        ("change", "-1.0", "2.5", "3.0", False, "2.0", False, "50.0"),
+        ("change", "-1.0", "3.25", "3.0", False, "2.0", False, "-25.0"),
+        # Baseline already beyond the goal (churn 4.8% against a 5.0% ceiling): met while at or
+        # below it, 100% (not -100% for falling further), else 0%; the same when higher is
+        # better (NPS 35 against 30), and for a change target allowing a rise (+0.5 pt).
+        ("absolute", "5.0", "4.6", "4.8", False, "5.0", True, "100"),
+        ("absolute", "5.0", "5.0", "4.8", False, "5.0", True, "100"),
+        ("absolute", "5.0", "5.2", "4.8", False, "5.0", False, "0"),
+        ("absolute", "30", "40", "35", True, "30", True, "100"),
+        ("absolute", "30", "28", "35", True, "30", False, "0"),
+        ("change", "0.5", "3.2", "3.0", False, "3.5", True, "100"),
+        ("change", "0.5", "3.8", "3.0", False, "3.5", False, "0"),
+        ("change", "-2", "29", "30", True, "28", True, "100"),
+        # Baseline equal to the goal, lower is better: no division by zero.
+        ("absolute", "2.0", "1.9", "2.0", False, "2.0", True, "100"),
+        ("absolute", "2.0", "2.1", "2.0", False, "2.0", False, "0"),
+        ("change", "0", "2.0", "2.0", False, "2.0", True, "100"),
+        # No previous value: an absolute churn target is met or not, without progress.
+        ("absolute", "2.0", "1.5", None, False, "2.0", True, None),
+        ("absolute", "2.0", "2.5", None, False, "2.0", False, None),
         # Nothing computed yet this period.
         ("absolute", "40", None, "30", True, "40", None, None),
         # One third of the way, rounded half up to one decimal.

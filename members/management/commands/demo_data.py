@@ -222,7 +222,7 @@ COMMENTS = {
 }
 ATTEND_CHANCE = 0.2  # of active members whose home store hosts the event
 SCHEDULER_DAYS = 30  # the nightly scheduler is run for the history's last month
-KPI_MONTHS = 12  # KPI snapshots of the history's last 12 months (with the current one)
+KPI_MONTHS = 13  # the current month and the 12 finished ones the dashboard opens on
 
 WELCOME, SEASON, BIRTHDAY, STORE_ONLY = (
     "demo-welcome-500",
