@@ -7,7 +7,7 @@ arithmetic on the aggregated counts is done by the pure functions of `metrics.fo
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -104,6 +104,18 @@ def shared(key: tuple, compute: Callable[[], Any]) -> Any:
     return memo[key]
 
 
+def is_sharing() -> bool:
+    return _SHARED.get() is not None
+
+
+_CLEANUP = "cleanup"  # the memo's list of callables run when the sharing block ends
+
+
+def on_sharing_exit(cleanup: Callable[[], None]) -> None:
+    """Run `cleanup()` when the active sharing block ends (e.g. drop a temporary table)."""
+    _SHARED.get().setdefault((_CLEANUP,), []).append(cleanup)
+
+
 @contextmanager
 def sharing() -> Iterator[None]:
     """Share intermediate results between the calculators run inside (nested: the outer
@@ -111,8 +123,21 @@ def sharing() -> Iterator[None]:
     if _SHARED.get() is not None:
         yield
         return
-    token = _SHARED.set({})
+    memo: dict = {}
+    token = _SHARED.set(memo)
     try:
         yield
-    finally:
+    except BaseException:
         _SHARED.reset(token)
+        # The block's own error is the one to report (a cleanup in an aborted transaction
+        # would fail too); the temporary tables go with the connection anyway.
+        with suppress(Exception):
+            _clean_up(memo)
+        raise
+    _SHARED.reset(token)
+    _clean_up(memo)
+
+
+def _clean_up(memo: dict) -> None:
+    for cleanup in memo.get((_CLEANUP,), []):
+        cleanup()

@@ -25,6 +25,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from .base import is_sharing, on_sharing_exit, shared
 from .segments import DIMENSIONS, label, member_dimension
 
 Sql = tuple[str, list[Any]]
@@ -70,6 +71,36 @@ def members_at(at: dt.date, dims: Iterable[str]) -> QuerySet:
     )
 
 
+def _members_source(at: dt.date, dims: tuple[str, ...]) -> Sql:
+    """The members and their dimensions on `at`: inside a sharing block (a snapshot run
+    step), a temporary table computed once per date for every calculator of the step (the
+    dimensions cost about as much as a calculator's own facts, and a nightly step slices a
+    few dozen KPIs on the same one or two dates); outside it, the query itself."""
+    if not is_sharing():
+        return compiled(members_at(at, dims))
+    table = shared(("members_at", at), lambda: _members_table(at))
+    q = connection.ops.quote_name
+    columns = ", ".join(q(f"d_{name}") for name in dims)
+    return f"SELECT {q('id')}, {columns} FROM {table}", []  # noqa: S608
+
+
+def _members_table(at: dt.date) -> str:
+    table = f"kpi_members_{at:%Y%m%d}"
+    sql, params = compiled(members_at(at, DIMENSIONS))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {table} AS {sql}", params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {table}")  # temporary tables are never auto-analysed
+
+    def drop() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+    on_sharing_exit(drop)
+    return table
+
+
 def rollup(
     *,
     facts: QuerySet | Sql,
@@ -92,7 +123,7 @@ def rollup(
     facts_sql, params = facts if isinstance(facts, tuple) else compiled(facts)
     ctes = [f"x AS ({facts_sql})"]
     if dims:
-        members_sql, members_params = compiled(members_at(at, dims))
+        members_sql, members_params = _members_source(at, dims)
         params = [*params, *members_params]
         columns = ", ".join(f"m.{q(f'd_{name}')}" for name in dims)
         ctes += [
