@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from _support import ROOT  # noqa: E402,F401  (sets up Django)
+from django.conf import settings
 from django.db import connection, connections
 from kpi_data import _TABLES, Size, load
 
@@ -143,6 +144,7 @@ def postgres_times(statements) -> tuple[float, list]:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SET jit = off")
+        cursor.execute(f"SET work_mem = '{settings.LOYALTY_KPI_WORK_MEM_MB}MB'")
         for sql, params in statements:
             cursor.execute(sql, params)
             results.append(cursor.fetchall() if cursor.description else None)

@@ -296,6 +296,9 @@ if LOYALTY_OPEN_METEO_TIMEOUT < 1:
 LOYALTY_CHURN_LAPSE_DAYS = env_int("LOYALTY_CHURN_LAPSE_DAYS", 180)
 LOYALTY_REPEAT_MONTHS = env_int("LOYALTY_REPEAT_MONTHS", 12)
 LOYALTY_LTV_MAX_YEARS = env_int("LOYALTY_LTV_MAX_YEARS", 10)
+# PostgreSQL's work_mem (megabytes) for the KPI runs' statements: enough to hash a year of
+# purchases' member ids rather than probe them row by row (the server default is 4 MB).
+LOYALTY_KPI_WORK_MEM_MB = env_int("LOYALTY_KPI_WORK_MEM_MB", 256)
 _margin = os.environ.get("LOYALTY_MARGIN", "") or "0.30"
 try:
     LOYALTY_MARGIN = Decimal(_margin)
@@ -309,3 +312,5 @@ if not 1 <= LOYALTY_REPEAT_MONTHS <= 120:
     raise ImproperlyConfigured("LOYALTY_REPEAT_MONTHS must be from 1 to 120 (months)")
 if not 1 <= LOYALTY_LTV_MAX_YEARS <= 100:
     raise ImproperlyConfigured("LOYALTY_LTV_MAX_YEARS must be from 1 to 100 (years)")
+if not 4 <= LOYALTY_KPI_WORK_MEM_MB <= 65536:
+    raise ImproperlyConfigured("LOYALTY_KPI_WORK_MEM_MB must be from 4 to 65536 (megabytes)")

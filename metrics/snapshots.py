@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -110,17 +111,20 @@ def _snapshot(code: str, window: Window, value: Value) -> KpiSnapshot:
 
 @contextmanager
 def _plain_plans() -> Iterator[None]:
-    """PostgreSQL only: no JIT compilation for a calculator's statements. Their cost
-    estimates (correlated subqueries) pass jit_above_cost although each runs in milliseconds
-    to a second, and compiling one takes about a second: measured, JIT made the demo data's
-    month recompute 3.7 times slower. SET LOCAL needs a transaction; on SQLite none is opened
-    (it would take the write lock while reading)."""
+    """PostgreSQL only: no JIT compilation for a calculator's statements, and the work_mem of
+    LOYALTY_KPI_WORK_MEM_MB. Their cost estimates (correlated subqueries) pass jit_above_cost
+    although each runs in milliseconds to a second, and compiling one takes about a second:
+    measured, JIT made the demo data's month recompute 3.7 times slower. With the server's
+    4 MB work_mem, a membership test against a year of purchases is no longer hashed but
+    probed row by row. SET LOCAL needs a transaction; on SQLite none is opened (it would take
+    the write lock while reading)."""
     if connection.vendor != "postgresql":
         yield
         return
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
+            cursor.execute(f"SET LOCAL work_mem = '{int(settings.LOYALTY_KPI_WORK_MEM_MB)}MB'")
         yield
 
 

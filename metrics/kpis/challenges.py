@@ -31,7 +31,7 @@ draft) or has awards (joiners: or started goals) in it, so a challenge nobody jo
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils.translation import gettext_noop
 
 from ..formulas import behaviour
@@ -255,20 +255,17 @@ def _repeat_comparison(window: Window) -> list[tuple[str, dict]]:
     follow_up_end = local_midnight(through)
     follow_up = activity.purchases_counted(end, follow_up_end, at=follow_up_end)
     base = activity.active_purchases(end).values("member_id")
+    # Uncorrelated membership tests: the database hashes the follow-up's buyers once.
+    repeaters = follow_up.values("member_id")
     totals = Member.objects.filter(pk__in=base).aggregate(
-        members=Count("pk"),
-        repeat=Count("pk", filter=Q(Exists(follow_up.filter(member=OuterRef("pk"))))),
+        members=Count("pk"), repeat=Count("pk", filter=Q(pk__in=repeaters))
     )
     found = _grouped(
         awards_between(local_midnight(window.start), end).filter(
             kind__in=FIRED, member_id__in=base
         ),
         completers=Count("member", distinct=True),
-        repeat=Count(
-            "member",
-            distinct=True,
-            filter=Q(Exists(follow_up.filter(member=OuterRef("member_id")))),
-        ),
+        repeat=Count("member", distinct=True, filter=Q(member_id__in=repeaters)),
     )
     details = {
         "follow_up_days": FOLLOW_UP_DAYS,
