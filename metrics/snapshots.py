@@ -125,6 +125,7 @@ def _plain_plans() -> Iterator[None]:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
             cursor.execute(f"SET LOCAL work_mem = '{int(settings.LOYALTY_KPI_WORK_MEM_MB)}MB'")
+            cursor.execute("SET LOCAL enable_indexscan = off")
         yield
 
 

@@ -16,7 +16,7 @@ Members are sliced by their dimensions on the period's last measured day.
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, F
 from django.utils.translation import gettext_noop
 
 from challenges.evaluator import NEW_MEMBER_DAYS
@@ -86,13 +86,14 @@ def dormant_members_compute(window: Window) -> list[Value]:
     from members.models import Member
 
     at = local_midnight(window.as_of)
-    recent = activity.purchases_counted(
+    # Uncorrelated: the database hashes the recent buyers once (work_mem permitting).
+    recent_buyers = activity.purchases_counted(
         at - dt.timedelta(days=activity.lapse_days()), at, at=at
-    ).filter(member=OuterRef("pk"))
+    ).values("member_id")
     dormant = (
         Member.objects.filter(activity.member_was_member(at))
         .filter(joined_at__lt=at - dt.timedelta(days=NEW_MEMBER_DAYS))
-        .filter(~Exists(recent))
+        .exclude(pk__in=recent_buyers)
     )
     rows = rollup(
         facts=_members_frame(dormant), aggregates={"members": "COUNT(*)"}, at=window.as_of - _DAY

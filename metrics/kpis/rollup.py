@@ -136,18 +136,43 @@ def rollup(
         f"{template.format_map(_Columns())} AS {q(name)}" for name, template in aggregates.items()
     )
     grouped = [(name, f"d_{name}") for name in dims] + [(name, name) for name in fact_dims]
+    names = list(aggregates)
+    if connection.vendor == "postgresql":
+        return _grouping_sets(ctes, params, grouped, sums, names)
     # Identifiers checked above and constant templates only; values travel as parameters.
     selects = [f"SELECT 'all' AS dim, NULL AS val, {sums} FROM f"] + [  # noqa: S608
         f"SELECT '{name}', CAST({q(column)} AS TEXT), {sums} FROM f GROUP BY {q(column)}"  # noqa: S608
         for name, column in grouped
     ]
     sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}"
-    names = list(aggregates)
     out: dict[str, dict[str, Any]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for dim, raw, *totals in cursor.fetchall():
             out[segment_label(dim, raw)] = dict(zip(names, totals, strict=True))
+    return out
+
+
+def _grouping_sets(ctes, params, grouped, sums, names) -> dict[str, dict[str, Any]]:
+    """PostgreSQL: "all" and every dimension in one pass over the facts (GROUP BY GROUPING
+    SETS, hashed), rather than one scan of the materialised facts per dimension. GROUPING()
+    tells a row's set apart from a dimension whose value is NULL."""
+    q = connection.ops.quote_name
+    columns = [q(column) for _name, column in grouped]
+    sets = ", ".join(["()", *(f"({column})" for column in columns)])
+    values = "".join(f"CAST({column} AS TEXT), GROUPING({column}), " for column in columns)
+    # Identifiers checked by rollup and constant templates only; values travel as parameters.
+    sql = f"WITH {', '.join(ctes)} SELECT {values}{sums} FROM f GROUP BY GROUPING SETS ({sets})"  # noqa: S608
+    out: dict[str, dict[str, Any]] = {}
+    width = 2 * len(grouped)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            segment = "all"
+            for i, (name, _column) in enumerate(grouped):
+                if row[2 * i + 1] == 0:  # grouped by this dimension
+                    segment = segment_label(name, row[2 * i])
+            out[segment] = dict(zip(names, row[width:], strict=True))
     return out
 
 
