@@ -257,8 +257,13 @@ def _repeat_comparison(window: Window) -> list[tuple[str, dict]]:
     base = activity.active_purchases(end).values("member_id")
     # Uncorrelated membership tests: the database hashes the follow-up's buyers once.
     repeaters = follow_up.values("member_id")
-    totals = Member.objects.filter(pk__in=base).aggregate(
-        members=Count("pk"), repeat=Count("pk", filter=Q(pk__in=repeaters))
+    # The comparable population depends on the end and the follow-up only: a day and the
+    # week it closes share it.
+    totals = shared(
+        ("challenge_repeat_totals", end, follow_up_end),
+        lambda: Member.objects.filter(pk__in=base).aggregate(
+            members=Count("pk"), repeat=Count("pk", filter=Q(pk__in=repeaters))
+        ),
     )
     found = _grouped(
         awards_between(local_midnight(window.start), end).filter(

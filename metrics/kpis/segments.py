@@ -5,14 +5,15 @@
 of the dimension on the local date `at`; group by it with `.values(...)` and aggregate.
 `label(name, raw)` turns a grouped raw value into the segment string of a snapshot.
 
-Dimensions: segment (new / existing / dormant, as challenges' audiences define them), tier,
-store (home store), cohort (join month), age (band), gender. Channel is a purchase dimension
+Dimensions: segment (new / existing / dormant, as challenges' audiences define them), tier
+(on the date, from the tier changes recorded since), store (home store, current), cohort
+(join month), age (band on the date), gender (current). Channel is a purchase dimension
 (Purchase.channel), not a member one: calculators over purchases group by it directly.
 """
 
 import datetime as dt
 
-from django.db.models import Case, CharField, F, Q, Value, When
+from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
 
 from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
@@ -60,7 +61,25 @@ def member_dimension(name: str, at: dt.date, prefix: str = ""):
             output_field=CharField(),
         )
     if name == "tier":
-        return Coalesce(F(f"{p}tier__code"), Value(""), output_field=CharField())
+        # The tier then: the current one, unless the tier changed after that day; then the
+        # tier the first later change left (TierChange.from_tier). Only members with a later
+        # change (a hashed set) look their change up.
+        from members.models import TierChange
+
+        later = TierChange.objects.filter(changed_at__gte=end)
+        first_later = (
+            later.filter(member=OuterRef(f"{p}pk") if p else OuterRef("pk"))
+            .order_by("changed_at", "id")
+            .values("from_tier__code")[:1]
+        )
+        return Case(
+            When(
+                **{f"{p}pk__in": later.values("member_id")},
+                then=Coalesce(Subquery(first_later), Value("")),
+            ),
+            default=Coalesce(F(f"{p}tier__code"), Value("")),
+            output_field=CharField(),
+        )
     if name == "store":
         return Coalesce(F(f"{p}home_store__code"), Value(""), output_field=CharField())
     if name == "cohort":

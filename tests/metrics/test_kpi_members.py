@@ -19,9 +19,10 @@ from decimal import Decimal
 
 import pytest
 
+from members.models import TierChange
 from tests.members.factories import StoreFactory, TierFactory
 
-from .kpi_support import buy, give_back, member, value_of, values, window, withdraw
+from .kpi_support import at, buy, d, give_back, member, value_of, values, window, withdraw
 
 pytestmark = pytest.mark.django_db
 MARCH = window("month", "2026-03-01", "2026-04-01")
@@ -69,6 +70,42 @@ def test_members_at_the_end(world):
     assert found["gender:female"] == 1
     # Dimension slices add up to "all".
     assert sum(v for s, v in found.items() if s.startswith("tier:")) == 8
+
+
+def test_members_sliced_by_the_tier_they_had_then(world):
+    # Tier changes after March: A gold -> silver on 2 April (the end of March is still
+    # gold), B none -> gold on 10 April and silver -> gold on 20 April for H (H had silver
+    # then). The current tiers (A silver, B gold, H gold) must not rewrite March.
+    silver = TierFactory(code="silver")
+    gold = world["A"].tier
+    changes = [
+        (world["A"], gold, silver, "2026-04-02"),
+        (world["B"], None, gold, "2026-04-10"),
+        (world["H"], silver, gold, "2026-04-20"),
+    ]
+    for who, before, after, day in changes:
+        who.tier = after
+        who.save(update_fields=["tier"])
+        TierChange.objects.create(
+            member=who, from_tier=before, to_tier=after, window_spend=0, changed_at=at(d(day), 3)
+        )
+    found = counts("members")
+    # End of March: A gold, H silver, B and the five others none (D has withdrawn).
+    assert {s: v for s, v in found.items() if s.startswith("tier:")} == {
+        "tier:gold": 1,
+        "tier:silver": 1,
+        "tier:unknown": 6,
+    }
+    # At the end of April the changes have happened: A silver, B and H gold.
+    april = {
+        s: v.value
+        for s, v in values("members", window("month", "2026-04-01", "2026-05-01")).items()
+    }
+    assert {s: v for s, v in april.items() if s.startswith("tier:")} == {
+        "tier:gold": 2,
+        "tier:silver": 1,
+        "tier:unknown": 5,
+    }
 
 
 def test_active_members_at_the_end(world):
