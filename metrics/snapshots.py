@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .kpis.base import Kpi, Value, Window, sharing
+from .kpis.base import Kpi, Value, Window, note_step_windows, sharing
 from .models import KpiFillState, KpiSnapshot
 from .periods import PERIODS, period_end, period_floor, period_starts
 
@@ -255,6 +255,7 @@ def _run(
         cache: dict = {}
         rows, computed = [], []
         with sharing():
+            note_step_windows(window for window, _codes in step.items)
             for window, codes in step.items:
                 rows += kpis_compute(window=window, kpis=codes, cache=cache)
                 computed += [(code, window) for code in codes]

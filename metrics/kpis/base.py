@@ -6,7 +6,7 @@ arithmetic on the aggregated counts is done by the pure functions of `metrics.fo
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -109,6 +109,18 @@ def is_sharing() -> bool:
 
 
 _CLEANUP = "cleanup"  # the memo's list of callables run when the sharing block ends
+_STEP = "step_windows"
+
+
+def note_step_windows(windows: Iterable[Window]) -> None:
+    """Tell the calculators of the active sharing block which windows it computes, so one
+    statement can serve several of them (churn of the windows measured at one date)."""
+    _SHARED.get()[(_STEP,)] = tuple(windows)
+
+
+def step_windows() -> tuple[Window, ...]:
+    memo = _SHARED.get()
+    return () if memo is None else memo.get((_STEP,), ())
 
 
 def on_sharing_exit(cleanup: Callable[[], None]) -> None:

@@ -22,8 +22,8 @@ from django.utils.translation import gettext_noop
 
 from ..formulas import behaviour
 from . import activity
-from .base import Kpi, Value, Window, register, shared
-from .rollup import rollup, whole
+from .base import Kpi, Value, Window, register, shared, step_windows
+from .rollup import compiled, rollup, temporary_table, whole
 from .segments import DIMENSIONS, local_midnight
 
 AGGREGATES = {
@@ -39,6 +39,62 @@ def churn_counts(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
 
 
 def _churn_counts(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
+    starts = sorted({w.start for w in step_windows() if w.as_of == end})
+    if start not in starts or len(starts) == 1:  # LTV's trailing year, a window on its own
+        return _churn_counts_alone(start, end)
+    # Several windows of this run step are measured at `end` (a night's day, week, month
+    # and quarter): one pass over the purchases gives every member's counts for all their
+    # starts, then each window slices its own.
+    table = shared(("churn_facts", end, tuple(starts)), lambda: _facts_table(starts, end))
+    i = starts.index(start)
+    facts = (
+        f"SELECT member_id, before_{i} AS before, recent, withdrew FROM {table}"  # noqa: S608
+        f" WHERE before_{i} > 0",
+        [],
+    )
+    rows = rollup(facts=facts, aggregates=AGGREGATES, at=start - dt.timedelta(days=1))
+    return {segment: (whole(row["base"]), whole(row["lost"])) for segment, row in rows.items()}
+
+
+def _facts_table(starts: list[dt.date], end: dt.date) -> str:
+    """A temporary table of one row per member with a purchase in the widest window:
+    before_<i> (purchases counting at starts[i] in its lapse window, while a member then),
+    recent and withdrew as _churn_counts_alone computes them."""
+    from loyalty.models import Purchase
+
+    lapse = dt.timedelta(days=activity.lapse_days())
+    e = local_midnight(end)
+    befores = {}
+    for i, day in enumerate(starts):
+        s = local_midnight(day)
+        befores[f"before_{i}"] = Count(
+            "id",
+            filter=Q(occurred_at__gte=s - lapse, occurred_at__lt=s)
+            & activity.counted_at(s)
+            & activity.member_was_member(s, "member__"),
+        )
+    facts = (
+        Purchase.objects.filter(
+            occurred_at__gte=local_midnight(starts[0]) - lapse, occurred_at__lt=e
+        )
+        .order_by()
+        .values("member_id")
+        .annotate(
+            **befores,
+            recent=Count("id", filter=Q(occurred_at__gte=e - lapse) & activity.counted_at(e)),
+            withdrew=_withdrew(e),
+        )
+    )
+    return temporary_table(f"kpi_churn_{end:%Y%m%d}", compiled(facts))
+
+
+def _withdrew(e: dt.datetime):
+    return Max(
+        Case(When(member__withdrawn_at__lt=e, then=V(1)), default=V(0), output_field=IntegerField())
+    )
+
+
+def _churn_counts_alone(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
     from loyalty.models import Purchase
 
     lapse = dt.timedelta(days=activity.lapse_days())
@@ -51,13 +107,7 @@ def _churn_counts(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
         .annotate(
             before=Count("id", filter=Q(occurred_at__lt=s) & activity.counted_at(s)),
             recent=Count("id", filter=Q(occurred_at__gte=e - lapse) & activity.counted_at(e)),
-            withdrew=Max(
-                Case(
-                    When(member__withdrawn_at__lt=e, then=V(1)),
-                    default=V(0),
-                    output_field=IntegerField(),
-                )
-            ),
+            withdrew=_withdrew(e),
         )
         .filter(before__gt=0)
     )

@@ -85,8 +85,16 @@ def _members_source(at: dt.date, dims: tuple[str, ...]) -> Sql:
 
 
 def _members_table(at: dt.date) -> str:
-    table = f"kpi_members_{at:%Y%m%d}"
-    sql, params = compiled(members_at(at, DIMENSIONS))
+    return temporary_table(f"kpi_members_{at:%Y%m%d}", compiled(members_at(at, DIMENSIONS)))
+
+
+def temporary_table(table: str, query: Sql) -> str:
+    """`query`'s rows as temporary table `table` (a plain name starting "kpi_"), dropped when
+    the active sharing block ends."""
+    if not table.startswith("kpi_"):
+        raise ValueError(f"not a KPI run's table: {table!r}")
+    _identifier(table)
+    sql, params = query
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(f"CREATE TEMPORARY TABLE {table} AS {sql}", params)

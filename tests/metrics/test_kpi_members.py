@@ -20,6 +20,10 @@ from decimal import Decimal
 import pytest
 
 from members.models import TierChange
+from metrics.kpis.base import Window
+from metrics.models import KpiSnapshot
+from metrics.periods import period_end
+from metrics.snapshots import kpis_nightly
 from tests.members.factories import StoreFactory, TierFactory
 
 from .kpi_support import at, buy, d, give_back, member, value_of, values, window, withdraw
@@ -166,6 +170,32 @@ def test_churn_rate(world):
     assert found["cohort:2025-01"].value == Decimal("50.0000")
     assert found["segment:existing"].value == Decimal("60.0000")
     assert "segment:new" not in found  # C and F were not members at the start
+
+
+def test_churn_of_a_nights_windows_in_one_pass_equals_each_alone(world):
+    # The night of 1 April measures the day 31 March, the week from 30 March, March and the
+    # first quarter, all at the cutoff 1 April: the run computes their churn facts in one
+    # pass (one member row with a count per window start). Each stored value must be what
+    # the window computed on its own gives, March's the 3 / 5 of test_churn_rate.
+    kpis_nightly(today=d("2026-04-01"))
+    stored = {
+        (row.period, row.period_start.isoformat(), row.segment): (row.numerator, row.denominator)
+        for row in KpiSnapshot.objects.filter(kpi="churn_rate")
+    }
+    assert stored[("month", "2026-03-01", "all")] == (3, 5)
+    for period, start in (
+        ("day", "2026-03-31"),
+        ("week", "2026-03-30"),
+        ("month", "2026-03-01"),
+        ("quarter", "2026-01-01"),
+    ):
+        first = d(start)
+        alone = values(
+            "churn_rate", Window(period, first, period_end(period, first), d("2026-04-01"))
+        )
+        assert {
+            segment: value for (p, s, segment), value in stored.items() if (p, s) == (period, start)
+        } == {segment: (v.numerator, v.denominator) for segment, v in alone.items()}
 
 
 def test_churn_lapse_lands_on_the_exact_day(world):
