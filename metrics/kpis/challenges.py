@@ -31,7 +31,8 @@ draft) or has awards (joiners: or started goals) in it, so a challenge nobody jo
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Case, Count, F, IntegerField, Max, Q, Sum, When
+from django.db.models import Value as V
 from django.utils.translation import gettext_noop
 
 from ..formulas import behaviour
@@ -130,9 +131,13 @@ def _joiners(window: Window) -> dict[str, int]:
         dims=(),
         fact_dims=("code",),
     )
-    # rollup labels a group "code:<value>"
+    return {segment: row["joiners"] for segment, row in _by_challenge(rows).items()}
+
+
+def _by_challenge(rows: dict[str, dict]) -> dict[str, dict]:
+    """rollup's groups by the fact column "code" ("code:<value>") as challenge segments."""
     return {
-        segment if segment == "all" else _segment(segment.split(":", 1)[1]): row["joiners"]
+        segment if segment == "all" else _segment(segment.split(":", 1)[1]): row
         for segment, row in rows.items()
     }
 
@@ -265,12 +270,31 @@ def _repeat_comparison(window: Window) -> list[tuple[str, dict]]:
             members=Count("pk"), repeat=Count("pk", filter=Q(pk__in=repeaters))
         ),
     )
-    found = _grouped(
-        awards_between(local_midnight(window.start), end).filter(
-            kind__in=FIRED, member_id__in=base
-        ),
-        completers=Count("member", distinct=True),
-        repeat=Count("member", distinct=True, filter=Q(member_id__in=repeaters)),
+    # One row per (completer, challenge), then distinct completers and repeaters for "all"
+    # and per challenge in one statement.
+    completed = (
+        awards_between(local_midnight(window.start), end)
+        .filter(kind__in=FIRED, member_id__in=base)
+        .order_by()
+        .values("member_id", code=F(CODE))
+        .annotate(
+            repeater=Max(
+                Case(When(member_id__in=repeaters, then=V(1)), default=V(0)),
+                output_field=IntegerField(),
+            )
+        )
+    )
+    found = _by_challenge(
+        rollup(
+            facts=completed,
+            aggregates={
+                "completers": "COUNT(DISTINCT {member_id})",
+                "repeat": "COUNT(DISTINCT CASE WHEN {repeater} = 1 THEN {member_id} END)",
+            },
+            at=None,
+            dims=(),
+            fact_dims=("code",),
+        )
     )
     details = {
         "follow_up_days": FOLLOW_UP_DAYS,
