@@ -27,7 +27,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from _support import ROOT  # noqa: E402,F401  (sets up Django)
-from django.conf import settings
 from django.db import connection, connections
 from kpi_data import _TABLES, Size, load
 
@@ -140,11 +139,12 @@ def _rows(rows) -> list[tuple]:
 
 
 def postgres_times(statements) -> tuple[float, list]:
+    """The statements again, with the settings the KPI run gives its statements."""
+    from metrics.snapshots import _plain_plans
+
     results = []
     started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute("SET jit = off")
-        cursor.execute(f"SET work_mem = '{settings.LOYALTY_KPI_WORK_MEM_MB}MB'")
+    with _plain_plans(), connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
             results.append(cursor.fetchall() if cursor.description else None)
