@@ -89,9 +89,16 @@ def load(size: Size, *, today: dt.date, seed: float = 0.42) -> dict[str, int]:
                 f" GREATEST((SELECT MAX(id) FROM {table}), 1))"
             )
     with connection.cursor() as c:
-        counts = {}
         for table in _TABLES:
             c.execute(f"ANALYZE {table}")
+    return table_counts()
+
+
+def table_counts() -> dict[str, int]:
+    """The row count of each table the benchmark fills."""
+    counts = {}
+    with connection.cursor() as c:
+        for table in _TABLES:
             c.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
             counts[table] = c.fetchone()[0]
     return counts

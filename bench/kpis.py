@@ -28,7 +28,7 @@ from pathlib import Path
 
 from _support import ROOT  # noqa: E402,F401  (sets up Django)
 from django.db import connection, connections
-from kpi_data import _TABLES, Size, load
+from kpi_data import Size, load, table_counts
 
 _TYPES = {
     "bigint": "BIGINT",
@@ -65,12 +65,7 @@ def use_database(name: str, *, reload: bool, size: Size, today: dt.date) -> dict
         counts = load(size, today=today)
         print(f"loaded {name} in {time.perf_counter() - started:.0f} s")
         return counts
-    counts = {}
-    with connection.cursor() as cursor:
-        for table in _TABLES:
-            cursor.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
-            counts[table] = cursor.fetchone()[0]
-    return counts
+    return table_counts()
 
 
 _WORK = (

@@ -9,7 +9,9 @@ from the demo data by scripts/dashboard_screenshot.py, not from these factory sn
 
 import datetime as dt
 import importlib
+import importlib.util
 import random
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -43,17 +45,18 @@ URL = "/admin/metrics/kpidashboard/"
 LAST = (timezone.localdate().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 JST = dt.timezone(dt.timedelta(hours=9))
 
+
+def _screenshot_tool():
+    """scripts/dashboard_screenshot.py: the test reads the charts the way the tool does."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / "dashboard_screenshot.py"
+    spec = importlib.util.spec_from_file_location("dashboard_screenshot", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # For every chart on the page: (pixels drawn, non-null points), read from the canvas itself.
-CHARTS_DRAWN = """
-return Array.from(document.querySelectorAll("canvas[data-chart]")).map(function (canvas) {
-  var pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-  var drawn = 0;
-  for (var i = 3; i < pixels.length; i += 4) { if (pixels[i] > 0) { drawn++; } }
-  var chart = Chart.getChart(canvas);
-  var points = chart ? chart.data.datasets[0].data.filter(function (v) { return v !== null; }) : [];
-  return [drawn, points.length];
-});
-"""
+CHARTS_DRAWN = _screenshot_tool().CHARTS_DRAWN
 
 
 def browser(lang: str = "en-US") -> webdriver.Chrome:
