@@ -40,26 +40,33 @@ def churn_counts(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
 
 def _churn_counts(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
     starts = sorted({w.start for w in step_windows() if w.as_of == end})
-    if start not in starts or len(starts) == 1:  # LTV's trailing year, a window on its own
-        return _churn_counts_alone(start, end)
-    # Several windows of this run step are measured at `end` (a night's day, week, month
-    # and quarter): one pass over the purchases gives every member's counts for all their
-    # starts, then each window slices its own.
-    table = shared(("churn_facts", end, tuple(starts)), lambda: _facts_table(starts, end))
+    if start in starts and len(starts) > 1:
+        # Several windows of this run step are measured at `end` (a night's day, week, month
+        # and quarter): one pass over the purchases into a temporary table gives every
+        # member's counts for all their starts, then each window slices its own.
+        name = shared(
+            ("churn_facts", end, tuple(starts)),
+            lambda: temporary_table(f"kpi_churn_{end:%Y%m%d}", compiled(_facts(starts, end))),
+        )
+        source, params = name, []
+    else:  # a window on its own (or LTV's trailing year)
+        starts = [start]
+        sql, params = compiled(_facts(starts, end))
+        source = f"({sql}) c"
     i = starts.index(start)
     facts = (
-        f"SELECT member_id, before_{i} AS before, recent, withdrew FROM {table}"  # noqa: S608
+        f"SELECT member_id, before_{i} AS before, recent, withdrew FROM {source}"  # noqa: S608
         f" WHERE before_{i} > 0",
-        [],
+        params,
     )
     rows = rollup(facts=facts, aggregates=AGGREGATES, at=start - dt.timedelta(days=1))
     return {segment: (whole(row["base"]), whole(row["lost"])) for segment, row in rows.items()}
 
 
-def _facts_table(starts: list[dt.date], end: dt.date) -> str:
-    """A temporary table of one row per member with a purchase in the widest window:
-    before_<i> (purchases counting at starts[i] in its lapse window, while a member then),
-    recent and withdrew as _churn_counts_alone computes them."""
+def _facts(starts: list[dt.date], end: dt.date):
+    """One row per member with a purchase in the widest window: before_<i> (purchases
+    counting at starts[i] in its lapse window, while a member then), recent (purchases
+    counting at the end in its lapse window) and withdrew (before the end)."""
     from loyalty.models import Purchase
 
     lapse = dt.timedelta(days=activity.lapse_days())
@@ -73,7 +80,10 @@ def _facts_table(starts: list[dt.date], end: dt.date) -> str:
             & activity.counted_at(s)
             & activity.member_was_member(s, "member__"),
         )
-    facts = (
+    withdrew = Case(
+        When(member__withdrawn_at__lt=e, then=V(1)), default=V(0), output_field=IntegerField()
+    )
+    return (
         Purchase.objects.filter(
             occurred_at__gte=local_midnight(starts[0]) - lapse, occurred_at__lt=e
         )
@@ -82,37 +92,9 @@ def _facts_table(starts: list[dt.date], end: dt.date) -> str:
         .annotate(
             **befores,
             recent=Count("id", filter=Q(occurred_at__gte=e - lapse) & activity.counted_at(e)),
-            withdrew=_withdrew(e),
+            withdrew=Max(withdrew),
         )
     )
-    return temporary_table(f"kpi_churn_{end:%Y%m%d}", compiled(facts))
-
-
-def _withdrew(e: dt.datetime):
-    return Max(
-        Case(When(member__withdrawn_at__lt=e, then=V(1)), default=V(0), output_field=IntegerField())
-    )
-
-
-def _churn_counts_alone(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
-    from loyalty.models import Purchase
-
-    lapse = dt.timedelta(days=activity.lapse_days())
-    s, e = local_midnight(start), local_midnight(end)
-    facts = (
-        Purchase.objects.filter(occurred_at__gte=s - lapse, occurred_at__lt=e)
-        .filter(activity.member_was_member(s, "member__"))
-        .order_by()
-        .values("member_id")
-        .annotate(
-            before=Count("id", filter=Q(occurred_at__lt=s) & activity.counted_at(s)),
-            recent=Count("id", filter=Q(occurred_at__gte=e - lapse) & activity.counted_at(e)),
-            withdrew=_withdrew(e),
-        )
-        .filter(before__gt=0)
-    )
-    rows = rollup(facts=facts, aggregates=AGGREGATES, at=start - dt.timedelta(days=1))
-    return {segment: (whole(row["base"]), whole(row["lost"])) for segment, row in rows.items()}
 
 
 def churn_rate_compute(window: Window) -> list[Value]:
