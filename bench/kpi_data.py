@@ -134,10 +134,11 @@ INSERT INTO members_tier (id, code, name, rank, threshold_spend, earn_multiplier
 """
 
 # Joined over three years; 3% withdrew some time after joining; 10% never gave a birth date.
+# The profile last changed when they joined or withdrew.
 _MEMBERS = """
 INSERT INTO members_member (id, member_number, email, phone, name, birth_date, gender,
   joined_at, status, withdrawn_at, points_available, points_pending, points_debt,
-  points_lifetime, user_id, home_store_id, tier_id)
+  points_lifetime, user_id, home_store_id, tier_id, changed_at)
 SELECT g, 'B' || lpad(g::text, 9, '0'), 'm' || g || '@bench.example',
   '090' || lpad(g::text, 8, '0'), 'Member ' || g,
   CASE WHEN r1 < 0.1 THEN NULL ELSE DATE '1950-01-01' + (r1 * 21000)::int END,
@@ -146,7 +147,8 @@ SELECT g, 'B' || lpad(g::text, 9, '0'), 'm' || g || '@bench.example',
   CASE WHEN r3 < 0.03 THEN 'withdrawn' ELSE 'active' END,
   CASE WHEN r3 < 0.03 THEN joined + (%(today)s - joined) * (r3 / 0.03) END,
   0, 0, 0, 0, NULL, 1 + (r4 * (%(stores)s - 1))::int,
-  CASE WHEN r5 < 0.7 THEN 1 WHEN r5 < 0.93 THEN 2 ELSE 3 END
+  CASE WHEN r5 < 0.7 THEN 1 WHEN r5 < 0.93 THEN 2 ELSE 3 END,
+  COALESCE(CASE WHEN r3 < 0.03 THEN joined + (%(today)s - joined) * (r3 / 0.03) END, joined)
 FROM (
   SELECT g, random() r1, random() r2, random() r3, random() r4, random() r5,
     %(today)s - random() * interval '1095 days' AS joined

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import ExtractDay, ExtractMonth
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -124,7 +125,7 @@ class Member(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
     )
-    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True, db_index=True)
     tier = models.ForeignKey(
         Tier, verbose_name=_("tier"), on_delete=models.PROTECT, null=True, blank=True
     )
@@ -142,6 +143,16 @@ class Member(models.Model):
     points_pending = models.BigIntegerField(_("pending points"), default=0, editable=False)
     points_debt = models.BigIntegerField(_("points owed"), default=0, editable=False)
     points_lifetime = models.BigIntegerField(_("lifetime earned points"), default=0, editable=False)
+    # When a field the KPI dimensions read last changed (stamped by save(), see there): the
+    # nightly KPI run re-reads the members changed since its last update (metrics.member_state).
+    changed_at = models.DateTimeField(
+        _("profile changed at"), default=timezone.now, editable=False, db_index=True
+    )
+
+    # Saving any of these (or the whole row) stamps changed_at.
+    TRACKED_FIELDS = frozenset(
+        {"birth_date", "gender", "home_store", "joined_at", "status", "withdrawn_at", "tier"}
+    )
 
     class Meta:
         verbose_name = _("member")
@@ -164,10 +175,26 @@ class Member(models.Model):
                 name="member_withdrawn_has_date",
             ),
         ]
+        # The birthday (month, day): the nightly KPI run re-reads the members whose age may
+        # have moved into another band (metrics.member_state).
+        indexes = [
+            models.Index(
+                ExtractMonth("birth_date"), ExtractDay("birth_date"), name="member_birthday"
+            )
+        ]
         permissions = [("withdraw_member", _("Can withdraw a member"))]
 
     def __str__(self) -> str:
         return f"{self.member_number} {self.name}".strip()
+
+    def save(self, *args, update_fields=None, **kwargs):
+        if update_fields is None or self.TRACKED_FIELDS & {
+            name.removesuffix("_id") for name in update_fields
+        }:
+            self.changed_at = timezone.now()
+            if update_fields is not None:
+                update_fields = {*update_fields, "changed_at"}
+        super().save(*args, update_fields=update_fields, **kwargs)
 
 
 class TierChange(models.Model):

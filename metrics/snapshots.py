@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .kpis.base import Kpi, Value, Window, note_step_windows, sharing
+from .member_state import member_state_update
 from .models import KpiFillState, KpiSnapshot
 from .periods import PERIODS, period_end, period_floor, period_starts
 
@@ -361,6 +362,8 @@ def kpis_nightly(*, today: dt.date | None = None, progress: Progress | None = No
                 window = window_containing(period, looked_at, cutoff=today)
                 plan[(window, code)] = max(plan.get((window, code), day), day)
         day += dt.timedelta(days=1)
+    # The member state moves to today first: the windows measured at today read it.
+    member_state_update(today=today)
     result = _run(name=NIGHTLY, start=first, end=yesterday, steps=_steps(plan), progress=progress)
     log.info(
         "KPI snapshots %s..%s: %d windows, %d rows in %.1f s",

@@ -95,7 +95,12 @@ class LedgerEntry(models.Model):
         verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger entries")
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["member", "-occurred_at"])]
+        # created_at: the nightly KPI run re-reads the members with entries recorded since its
+        # last update (metrics.member_state).
+        indexes = [
+            models.Index(fields=["member", "-occurred_at"]),
+            models.Index(fields=["created_at"], name="entry_created"),
+        ]
         permissions = [("adjust_points", _("Can adjust a member's points"))]
         constraints = [
             models.CheckConstraint(condition=~Q(points=0), name="entry_points_not_zero"),
@@ -163,6 +168,9 @@ class PointLot(models.Model):
             models.Index(
                 fields=["available_at"], condition=Q(state="pending"), name="lot_pending_by_date"
             ),
+            # Every lot by expiry, emptied or not: the KPI member state re-reads the members
+            # whose lots pass their expiry (points outstanding corrects for them).
+            models.Index(fields=["expires_at"], name="lot_by_expiry"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(points__gt=0), name="lot_points_positive"),

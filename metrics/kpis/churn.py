@@ -21,7 +21,7 @@ from django.db.models import Value as V
 from django.utils.translation import gettext_noop
 
 from ..formulas import behaviour
-from . import activity
+from . import activity, state
 from .base import Kpi, Value, Window, register, shared, step_windows
 from .rollup import compiled, rollup, temporary_table, whole
 from .segments import DIMENSIONS, local_midnight
@@ -35,6 +35,9 @@ AGGREGATES = {
 def churn_counts(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
     """{segment: (active at the start, lost by the end)} for the period [start, end); shared
     within a run step (LTV reads the churn of the trailing year)."""
+    kept = state.churn(start, end)
+    if kept is not None:
+        return kept
     return shared(("churn", start, end), lambda: _churn_counts(start, end))
 
 

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_noop
 
 from challenges.evaluator import NEW_MEMBER_DAYS
 
-from . import activity
+from . import activity, state
 from .base import Kpi, Value, Window, register
 from .rollup import rollup, whole
 from .segments import DIMENSIONS, local_midnight
@@ -42,9 +42,19 @@ def _members_frame(queryset):
     return queryset.order_by().values(member_id=F("id"))
 
 
+def _from_state(counts: dict[str, int] | None) -> list[Value] | None:
+    """The member state's counts (metrics.kpis.state), when it is at the window's cutoff."""
+    if counts is None:
+        return None
+    return [Value(segment=s, value=Decimal(count), n=count) for s, count in counts.items()]
+
+
 def members_compute(window: Window) -> list[Value]:
     from members.models import Member
 
+    kept = _from_state(state.counted(window.as_of, "is_member"))
+    if kept is not None:
+        return kept
     at = local_midnight(window.as_of)
     facts = _members_frame(Member.objects.filter(activity.member_was_member(at)))
     rows = rollup(facts=facts, aggregates={"members": "COUNT(*)"}, at=window.as_of - _DAY)
@@ -52,6 +62,9 @@ def members_compute(window: Window) -> list[Value]:
 
 
 def active_members_compute(window: Window) -> list[Value]:
+    kept = _from_state(state.counted(window.as_of, "active", channels=True))
+    if kept is not None:
+        return kept
     at = local_midnight(window.as_of)
     purchases = activity.active_purchases(at)
     rows = rollup(
@@ -73,6 +86,9 @@ def active_members_compute(window: Window) -> list[Value]:
 def new_members_compute(window: Window) -> list[Value]:
     from members.models import Member
 
+    kept = _from_state(state.new_members(window.start, window.as_of, window.period))
+    if kept is not None:
+        return kept
     joined = Member.objects.filter(
         joined_at__gte=local_midnight(window.start), joined_at__lt=local_midnight(window.as_of)
     )
@@ -85,6 +101,9 @@ def new_members_compute(window: Window) -> list[Value]:
 def dormant_members_compute(window: Window) -> list[Value]:
     from members.models import Member
 
+    kept = _from_state(state.counted(window.as_of, "dormant"))
+    if kept is not None:
+        return kept
     at = local_midnight(window.as_of)
     # Uncorrelated: the database hashes the recent buyers once (work_mem permitting).
     recent_buyers = activity.purchases_counted(

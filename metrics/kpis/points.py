@@ -24,6 +24,7 @@ from django.db.models import Value as V
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_noop
 
+from . import state
 from .base import Kpi, Value, Window, register
 from .rollup import compiled, rollup, whole
 from .segments import DIMENSIONS, local_midnight
@@ -89,6 +90,12 @@ def outstanding_facts(at: dt.datetime):
 
 
 def points_outstanding_compute(window: Window) -> list[Value]:
+    kept = state.points(window.as_of)
+    if kept is not None:
+        return [
+            Value(segment=segment, value=Decimal(points), n=holders)
+            for segment, (points, holders) in kept.items()
+        ]
     rows = rollup(
         facts=outstanding_facts(local_midnight(window.as_of)),
         aggregates={

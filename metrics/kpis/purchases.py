@@ -18,7 +18,7 @@ from django.db.models import Count, Sum
 from django.utils.translation import gettext_noop
 
 from ..formulas import behaviour
-from . import activity
+from . import activity, state
 from .base import Kpi, Value, Window, register, shared
 from .rollup import rollup, whole
 from .segments import DIMENSIONS, local_midnight
@@ -41,6 +41,9 @@ def buyer_rollup(*, start: dt.date, end: dt.date) -> dict[str, dict]:
     repeaters (members with 2+), by the member dimensions on the day before `end` (one fact
     row per member) and by channel (one per member and channel). Shared within a run step:
     frequency, repeat rate (over 12 months) and LTV read the same trailing year."""
+    kept = state.buyers(start, end)
+    if kept is not None:
+        return kept
     return shared(("buyers", start, end), lambda: _buyer_rollup(start, end))
 
 

@@ -61,13 +61,15 @@ def segment_label(dimension: str, raw: str | None) -> str:
     return label(dimension, raw)
 
 
-def members_at(at: dt.date, dims: Iterable[str]) -> QuerySet:
+def members_at(at: dt.date, dims: Iterable[str], among: QuerySet | None = None) -> QuerySet:
+    """Members' ids and dimensions on `at` (d_<name>); with `among`, only those members."""
     from members.models import Member
 
-    return (
-        Member.objects.order_by()
-        .values("id")
-        .annotate(**{f"d_{name}": member_dimension(name, at) for name in dims})
+    members = Member.objects.order_by()
+    if among is not None:
+        members = members.filter(pk__in=among)
+    return members.values("id").annotate(
+        **{f"d_{name}": member_dimension(name, at, among=among) for name in dims}
     )
 
 
@@ -76,11 +78,16 @@ def _members_source(at: dt.date, dims: tuple[str, ...]) -> Sql:
     step), a temporary table computed once per date for every calculator of the step (the
     dimensions cost about as much as a calculator's own facts, and a nightly step slices a
     few dozen KPIs on the same one or two dates); outside it, the query itself."""
+    from . import state
+
+    q = connection.ops.quote_name
+    columns = ", ".join(q(f"d_{name}") for name in dims)
+    kept = state.dimensions_table(at)
+    if kept is not None:
+        return f"SELECT member_id AS {q('id')}, {columns} FROM {kept}", []  # noqa: S608
     if not is_sharing():
         return compiled(members_at(at, dims))
     table = shared(("members_at", at), lambda: _members_table(at))
-    q = connection.ops.quote_name
-    columns = ", ".join(q(f"d_{name}") for name in dims)
     return f"SELECT {q('id')}, {columns} FROM {table}", []  # noqa: S608
 
 

@@ -38,9 +38,10 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years, day=28)
 
 
-def member_dimension(name: str, at: dt.date, prefix: str = ""):
+def member_dimension(name: str, at: dt.date, prefix: str = "", among=None):
     """The expression for dimension `name` of the member on local date `at` (the state at
-    the end of that day)."""
+    the end of that day). `among`, a queryset of member ids, narrows the sets the expression
+    looks members up in to those members (the member state recomputing a few)."""
     p = prefix
     end = local_midnight(at + dt.timedelta(days=1))
     if name == "segment":
@@ -50,7 +51,10 @@ def member_dimension(name: str, at: dt.date, prefix: str = ""):
         # probes it per member (a correlated EXISTS probes the purchase index per member).
         recent_buyers = Purchase.objects.filter(
             occurred_at__lt=end, occurred_at__gte=end - dt.timedelta(days=DORMANT_AFTER_DAYS)
-        ).values("member_id")
+        )
+        if among is not None:
+            recent_buyers = recent_buyers.filter(member_id__in=among)
+        recent_buyers = recent_buyers.values("member_id")
         return Case(
             When(
                 **{f"{p}joined_at__gte": end - dt.timedelta(days=NEW_MEMBER_DAYS)},
@@ -67,6 +71,8 @@ def member_dimension(name: str, at: dt.date, prefix: str = ""):
         from members.models import TierChange
 
         later = TierChange.objects.filter(changed_at__gte=end)
+        if among is not None:
+            later = later.filter(member_id__in=among)
         first_later = (
             later.filter(member=OuterRef(f"{p}pk") if p else OuterRef("pk"))
             .order_by("changed_at", "id")

@@ -1,5 +1,6 @@
 from .dashboard import KpiDashboard
 from .kpis import KpiFillState, KpiSnapshot, KpiTarget
+from .member_state import MemberChannelState, MemberPeriodBase, MemberState, MemberStateMark
 from .surveys import Answer, Question, Survey, SurveyResponse
 
 __all__ = [
@@ -8,6 +9,10 @@ __all__ = [
     "KpiFillState",
     "KpiSnapshot",
     "KpiTarget",
+    "MemberChannelState",
+    "MemberPeriodBase",
+    "MemberState",
+    "MemberStateMark",
     "Question",
     "Survey",
     "SurveyResponse",

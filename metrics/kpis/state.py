@@ -1,0 +1,273 @@
+"""Reading the KPI member state (kept by metrics.member_state; docs/metrics.md, "Member
+state"): the totals the nightly's calculators take from it instead of the books when the
+state is at their window's cutoff.
+
+The state's rows hold each member's dimensions on the day before the cutoff T and their
+measures at T, so every total is one `GROUP BY GROUPING SETS` pass over a narrow table of
+one row per member (and one for member and channel), whatever the length of the history.
+Each answer equals what the calculator computes from the books (tests/metrics/
+test_member_state.py runs both over the same nights); a window the state cannot answer
+(another cutoff, a churn period whose start the state did not see) goes to the books.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.conf import settings
+from django.db import connection
+
+from ..periods import PERIODS, period_floor
+from .activity import lapse_days, months_before
+from .base import shared
+from .rollup import rollup, whole
+from .segments import DIMENSIONS, local_midnight
+
+# The purchase measures a state row keeps (per member and per member and channel): the
+# trailing year (y), the trailing repeat window (r) and each current period.
+WINDOWS = ("y", "r", *PERIODS)
+PURCHASE_COLUMNS = tuple(f"{key}_{measure}" for key in WINDOWS for measure in ("purchases", "net"))
+
+_ENABLED: ContextVar[bool] = ContextVar("kpi_member_state", default=True)
+
+
+@contextmanager
+def books_only() -> Iterator[None]:
+    """Compute from the books even where the member state could answer (tests, benchmarks,
+    checking the state)."""
+    token = _ENABLED.set(False)
+    try:
+        yield
+    finally:
+        _ENABLED.reset(token)
+
+
+def state_windows(as_of: dt.date) -> dict[str, dt.date]:
+    """{window: start} of the purchase windows a state at cutoff `as_of` keeps."""
+    last = as_of - dt.timedelta(days=1)
+    return {
+        "y": months_before(as_of, 12),
+        "r": months_before(as_of, settings.LOYALTY_REPEAT_MONTHS),
+        **{period: period_floor(period, last) for period in PERIODS},
+    }
+
+
+def _mark(as_of: dt.date):
+    """The state's mark when the state is at cutoff `as_of` (with today's settings)."""
+    if not _ENABLED.get():
+        return None
+    from ..models import MemberStateMark
+
+    mark = shared(("member_state_mark",), lambda: MemberStateMark.objects.first())
+    if mark is None or mark.as_of != as_of:
+        return None
+    if (mark.lapse_days, mark.repeat_months) != (lapse_days(), settings.LOYALTY_REPEAT_MONTHS):
+        return None
+    return mark
+
+
+def _instant(value: dt.datetime):
+    """An aware datetime as raw SQL takes it (SQLite stores UTC text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _table(model_name: str) -> str:
+    from .. import models
+
+    return connection.ops.quote_name(getattr(models, model_name)._meta.db_table)
+
+
+def _purchase_facts(as_of: dt.date) -> tuple[list[str], list]:
+    """Fact columns (and their parameters) of the purchase measures, each period's counted
+    only in rows of that period (a row untouched since an earlier period holds that one's)."""
+    columns, params = [], []
+    for key, start in state_windows(as_of).items():
+        if key in PERIODS:
+            for measure in ("purchases", "net"):
+                columns.append(
+                    f"CASE WHEN {key}_start = %s THEN {key}_{measure} ELSE 0 END AS {key}_{measure}"
+                )
+                params.append(start)
+        else:
+            columns += [f"{key}_purchases", f"{key}_net"]
+    for key, start in state_windows(as_of).items():
+        current = f"{key}_start = %s AND " if key in PERIODS else ""
+        for name, least in (("buyer", 1), ("repeater", 2)):
+            columns.append(
+                f"CASE WHEN {current}{key}_purchases >= {least} THEN 1 ELSE 0 END AS {key}_{name}"
+            )
+            if current:
+                params.append(start)
+    return columns, params
+
+
+def _purchase_aggregates() -> dict[str, str]:
+    return {
+        f"{key}_{measure}": f"SUM({{{key}_{measure}}})"
+        for key in WINDOWS
+        for measure in ("purchases", "net", "buyer", "repeater")
+    }
+
+
+def dimensions_table(day: dt.date) -> str | None:
+    """The state's table when it holds every member's dimensions on `day` (a state at
+    cutoff day + 1), for any rollup to join; None otherwise."""
+    if _mark(day + dt.timedelta(days=1)) is None:
+        return None
+    return _table("MemberState")
+
+
+def _totals(as_of: dt.date) -> dict[str, dict]:
+    """One pass over the member rows: every total the state answers, by "all" and each
+    member dimension."""
+    starts = state_windows(as_of)
+    end = local_midnight(as_of)
+    dims = ", ".join(f"d_{name} AS {name}" for name in DIMENSIONS)
+    purchases, params = _purchase_facts(as_of)
+    periods = []
+    for period in PERIODS:
+        periods.append(
+            f"CASE WHEN joined_at >= %s AND joined_at < %s THEN 1 ELSE 0 END AS new_{period}"
+        )
+        params += [_instant(local_midnight(starts[period])), _instant(end)]
+        periods.append(f"CASE WHEN version <= %s AND active = 1 THEN 1 ELSE 0 END AS base_{period}")
+        params.append(starts[period])
+    facts = (
+        f"SELECT member_id, {dims}, is_member, active, dormant, points_row,"  # noqa: S608
+        " CASE WHEN points_row = 1 THEN points ELSE 0 END AS points,"
+        " CASE WHEN points > 0 THEN 1 ELSE 0 END AS holder, "
+        + ", ".join(purchases + periods)
+        + f" FROM {_table('MemberState')}"
+    )
+    aggregates = {
+        name: f"SUM({{{name}}})"
+        for name in ("is_member", "active", "dormant", "points_row", "points", "holder")
+    }
+    aggregates |= _purchase_aggregates()
+    for period in PERIODS:
+        aggregates[f"new_{period}"] = f"SUM({{new_{period}}})"
+        aggregates[f"base_{period}"] = f"SUM({{base_{period}}})"
+    return rollup(
+        facts=(facts, params), aggregates=aggregates, at=None, dims=(), fact_dims=DIMENSIONS
+    )
+
+
+def _channel_totals(as_of: dt.date) -> dict[str, dict]:
+    purchases, params = _purchase_facts(as_of)
+    facts = (
+        f"SELECT member_id, channel, active, {', '.join(purchases)}"  # noqa: S608
+        f" FROM {_table('MemberChannelState')}",
+        params,
+    )
+    aggregates = {"active": "SUM({active})", **_purchase_aggregates()}
+    rows = rollup(facts=facts, aggregates=aggregates, at=None, dims=(), fact_dims=("channel",))
+    rows.pop("all")
+    return rows
+
+
+def totals(as_of: dt.date) -> dict[str, dict] | None:
+    """{segment: totals} at cutoff `as_of` ("all", the member dimensions, "channel:<c>"),
+    or None when the state is not at that cutoff. Shared within a run step."""
+    if _mark(as_of) is None:
+        return None
+    return shared(("member_state_totals", as_of), lambda: _all_totals(as_of))
+
+
+def _all_totals(as_of: dt.date) -> dict[str, dict]:
+    return {**_totals(as_of), **_channel_totals(as_of)}
+
+
+def counted(as_of: dt.date, measure: str, *, channels: bool = False) -> dict[str, int] | None:
+    """{segment: total of `measure`} for the segments where it is above zero ("all"
+    always), as a rollup over the members it counts gives them; channel slices with
+    `channels`. None when the state cannot answer."""
+    rows = totals(as_of)
+    if rows is None:
+        return None
+    return {
+        segment: whole(row[measure])
+        for segment, row in rows.items()
+        if (channels or not segment.startswith("channel:"))
+        and (segment == "all" or whole(row[measure]) > 0)
+    }
+
+
+def new_members(start: dt.date, as_of: dt.date, period: str) -> dict[str, int] | None:
+    """Members who joined in the current `period` [start, as_of), by dimension."""
+    if state_windows(as_of).get(period) != start:
+        return None
+    rows = totals(as_of)
+    if rows is None:
+        return None
+    return counted(as_of, f"new_{period}")
+
+
+def points(as_of: dt.date) -> dict[str, tuple[int, int]] | None:
+    """{segment: (points outstanding, holders)} for the segments with a points row."""
+    rows = totals(as_of)
+    if rows is None:
+        return None
+    return {
+        segment: (whole(row["points"]), whole(row["holder"]))
+        for segment, row in rows.items()
+        if not segment.startswith("channel:") and (segment == "all" or whole(row["points_row"]) > 0)
+    }
+
+
+def buyers(start: dt.date, end: dt.date) -> dict[str, dict] | None:
+    """What metrics.kpis.purchases.buyer_rollup gives for purchases in [start, end) counting
+    at `end`, when that is a window the state keeps."""
+    keys = [key for key, first in state_windows(end).items() if first == start]
+    rows = totals(end) if keys else None
+    if rows is None:
+        return None
+    key = keys[0]
+    return {
+        segment: {
+            "buyers": whole(row[f"{key}_buyer"]),
+            "purchases": whole(row[f"{key}_purchases"]),
+            "net": whole(row[f"{key}_net"]),
+            "repeaters": whole(row[f"{key}_repeater"]),
+        }
+        for segment, row in rows.items()
+        if segment == "all" or whole(row[f"{key}_buyer"]) > 0
+    }
+
+
+def churn(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]] | None:
+    """{segment: (active at the start, lost by the end)} for a current period [start, end)
+    of the state: the base is the members active then whose row is older than the start
+    (with the row's dimensions) and those kept in MemberPeriodBase (with theirs then); the
+    lost, those of the kept ones who are not active now (a row older than the start is as
+    active now as then)."""
+    mark = _mark(end)
+    periods = [p for p, first in state_windows(end).items() if p in PERIODS and first == start]
+    if mark is None or not periods:
+        return None
+    period = periods[0]
+    rows = totals(end)
+    dims = ", ".join(f"b.d_{name} AS {name}" for name in DIMENSIONS)
+    facts = (
+        f"SELECT b.member_id, {dims}, CASE WHEN s.active = 1 THEN 0 ELSE 1 END AS lost"  # noqa: S608
+        f" FROM {_table('MemberPeriodBase')} b"
+        f" INNER JOIN {_table('MemberState')} s ON s.member_id = b.member_id"
+        " WHERE b.period = %s AND b.start = %s",
+        [period, start],
+    )
+    kept = rollup(
+        facts=facts,
+        aggregates={"base": "COUNT(*)", "lost": "SUM({lost})"},
+        at=None,
+        dims=(),
+        fact_dims=DIMENSIONS,
+    )
+    out = {}
+    for segment in rows.keys() | kept.keys():
+        if segment.startswith("channel:"):
+            continue
+        untouched = whole(rows.get(segment, {}).get(f"base_{period}"))
+        base = untouched + whole(kept.get(segment, {}).get("base"))
+        if segment == "all" or base > 0:
+            out[segment] = (base, whole(kept.get(segment, {}).get("lost")))
+    return out

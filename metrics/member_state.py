@@ -1,0 +1,429 @@
+"""Keeping the KPI member state up to date (docs/metrics.md, "Member state").
+
+The state (metrics.models.member_state) holds, per member, the dimensions on the day before
+the cutoff T and the measures at T that the nightly KPIs aggregate: membership, activity,
+dormancy, points outstanding, and the purchases counting at T of the trailing year, the
+trailing repeat window and each current period (per member and per member and channel).
+Every value is computed by the calculators' own definitions (metrics.kpis.activity,
+segments, points), restricted to the members being recomputed.
+
+Moving the state from T0 to T recomputes only the members whose row may differ ("touched"),
+found by index range scans over what changed between the two cutoffs:
+- rows recorded since the last update began (purchases, returns, ledger entries, member
+  profile changes: Member.changed_at), less a safety margin, and rows whose business time
+  falls in [T0, T) (purchases, returns, ledger entries, joins, withdrawals, tier changes);
+- the edges of the trailing windows: purchases leaving the lapse window, the dormancy window
+  of the segment dimension, the trailing year and the repeat window; members leaving the
+  "new" stage; lots passing their expiry; birthdays (the age band).
+A member outside all of these has the same row at T as at T0, so the night costs what the
+day's data costs. Recomputing a member whose row did not change is harmless: the detection
+may take in more members than needed, never fewer.
+
+Before a touched member's row is replaced, churn's base of each current period is kept for
+them (MemberPeriodBase): their row untouched since the period's start still described them
+at the start; once touched, the start's state would be lost.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, When
+from django.db.models import Value as V
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import ExtractDay, ExtractMonth
+from django.utils import timezone
+
+from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
+from loyalty.localtime import local_midnight
+
+from .kpis import activity
+from .kpis.points import outstanding_facts
+from .kpis.rollup import compiled, members_at
+from .kpis.segments import DIMENSIONS
+from .kpis.state import PURCHASE_COLUMNS, state_windows
+from .models import MemberChannelState, MemberPeriodBase, MemberState, MemberStateMark
+from .periods import PERIODS
+
+TOUCHED = "kpi_state_touched"
+CHANNELS = "kpi_state_channels"
+ROWS = "kpi_state_rows"
+# Rows recorded in the last update's final moments may have committed after it read: they
+# are read again by the next one.
+MARGIN = dt.timedelta(hours=1)
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    as_of: dt.date
+    rebuilt: bool
+    members: int  # rows recomputed
+
+
+def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate:
+    """Move the member state to cutoff `today`: incrementally from the last cutoff, or from
+    scratch when there is none, the settings it was computed with changed, it is ahead of
+    `today`, or `rebuild` is asked for."""
+    mark = MemberStateMark.objects.first()
+    if not rebuild and mark is not None and _same_settings(mark) and mark.as_of == today:
+        return StateUpdate(today, False, 0)
+    fresh = rebuild or mark is None or not _same_settings(mark) or mark.as_of > today
+    read_at = timezone.now()
+    with transaction.atomic():
+        if fresh:
+            members = _recompute(today, among=None)
+        else:
+            _temporary(TOUCHED, _touched_sql(mark, today))
+            members = _recompute(today, among=_touched())
+        MemberStateMark.objects.update_or_create(
+            pk=1,
+            defaults={
+                "as_of": today,
+                "read_at": read_at,
+                "lapse_days": activity.lapse_days(),
+                "repeat_months": settings.LOYALTY_REPEAT_MONTHS,
+            },
+        )
+        for table in (TOUCHED, CHANNELS, ROWS):
+            _drop(table)
+    return StateUpdate(today, fresh, members)
+
+
+def _same_settings(mark: MemberStateMark) -> bool:
+    return (mark.lapse_days, mark.repeat_months) == (
+        activity.lapse_days(),
+        settings.LOYALTY_REPEAT_MONTHS,
+    )
+
+
+def _touched() -> RawSQL:
+    return RawSQL(f"SELECT member_id FROM {TOUCHED}", [])  # noqa: S608, S611
+
+
+# --- Which members may have changed -----------------------------------------------------------
+
+
+def _touched_sql(mark: MemberStateMark, today: dt.date) -> tuple[str, list]:
+    """Member ids whose row at `today` may differ from their row at mark.as_of."""
+    from loyalty.models import LedgerEntry, PointLot, Purchase, PurchaseReturn
+    from members.models import Member, TierChange
+
+    old, new = mark.as_of, today
+    m0, m1 = local_midnight(old), local_midnight(new)
+    since = mark.read_at - MARGIN
+
+    def shifted(days: int) -> Q:
+        return Q(
+            occurred_at__gte=m0 - dt.timedelta(days=days),
+            occurred_at__lt=m1 - dt.timedelta(days=days),
+        )
+
+    def months(n: int) -> Q:
+        return Q(
+            occurred_at__gte=local_midnight(activity.months_before(old, n)),
+            occurred_at__lt=local_midnight(activity.months_before(new, n)),
+        )
+
+    day = Q(occurred_at__gte=m0, occurred_at__lt=m1)
+    purchases = [
+        day,
+        Q(created_at__gte=since),
+        shifted(activity.lapse_days()),
+        shifted(DORMANT_AFTER_DAYS),
+        months(12),
+        months(settings.LOYALTY_REPEAT_MONTHS),
+    ]
+    parts: list[QuerySet] = [Purchase.objects.filter(q).values("member_id") for q in purchases]
+    parts += [
+        PurchaseReturn.objects.filter(q).values(member_id=F("purchase__member_id"))
+        for q in (day, Q(created_at__gte=since))
+    ]
+    parts += [
+        LedgerEntry.objects.filter(q).values("member_id") for q in (day, Q(created_at__gte=since))
+    ]
+    parts.append(
+        PointLot.objects.filter(expires_at__gte=m0, expires_at__lte=m1).values("member_id")
+    )
+    parts.append(
+        TierChange.objects.filter(Q(changed_at__gte=m0) | Q(changed_at__gte=since)).values(
+            "member_id"
+        )
+    )
+    new_stage = dt.timedelta(days=NEW_MEMBER_DAYS)
+    member_edges = [
+        Q(joined_at__gte=m0, joined_at__lt=m1),
+        Q(joined_at__gte=m0 - new_stage, joined_at__lt=m1 - new_stage),
+        Q(withdrawn_at__gte=m0, withdrawn_at__lt=m1),
+        Q(changed_at__gte=since),
+    ]
+    parts += [Member.objects.filter(q).values(member_id=F("pk")) for q in member_edges]
+    parts.append(_birthdays(old, new))
+    sqls = [compiled(part.order_by()) for part in parts]
+    union = " UNION ".join(
+        f"SELECT member_id FROM ({sql}) p{i}"  # noqa: S608
+        for i, (sql, _p) in enumerate(sqls)
+    )
+    return union, [param for _sql, params in sqls for param in params]
+
+
+def _birthdays(old: dt.date, new: dt.date) -> QuerySet:
+    """Members with a birthday from the day before `old` through `new`: the age dimension on
+    the day before the cutoff moves on a birthday (a day's margin either side; 29 February
+    with 28 February and 1 March)."""
+    from members.models import Member
+
+    days = set()
+    day = old - 2 * _DAY
+    while day <= new:
+        days.add((day.month, day.day))
+        if (day.month, day.day) in ((2, 28), (3, 1)):
+            days.add((2, 29))
+        day += _DAY
+    match = Q()
+    for month, dom in sorted(days):
+        match |= Q(b_month=month, b_day=dom)
+    return (
+        Member.objects.filter(birth_date__isnull=False)
+        .annotate(b_month=ExtractMonth("birth_date"), b_day=ExtractDay("birth_date"))
+        .filter(match)
+        .values(member_id=F("pk"))
+    )
+
+
+# --- Recomputing rows ------------------------------------------------------------------------
+
+
+def _recompute(today: dt.date, *, among) -> int:
+    """Replace the rows of the members in `among` (None: everyone) with their state at
+    `today`, and their part of churn's base of each current period."""
+    at = local_midnight(today)
+    starts = state_windows(today)
+    _temporary(CHANNELS, _channel_facts(at, starts, among))
+    _temporary(ROWS, _rows(today, at, among))
+    q = connection.ops.quote_name
+    row_columns = [f.column for f in MemberState._meta.concrete_fields]
+    channel_columns = _channel_columns()
+    with connection.cursor() as cursor:
+        if among is None:
+            cursor.execute(f"DELETE FROM {q(MemberState._meta.db_table)}")  # noqa: S608
+            cursor.execute(f"DELETE FROM {q(MemberChannelState._meta.db_table)}")  # noqa: S608
+        else:
+            for model in (MemberState, MemberChannelState):
+                cursor.execute(
+                    f"DELETE FROM {q(model._meta.db_table)} WHERE member_id IN"  # noqa: S608
+                    f" (SELECT member_id FROM {TOUCHED})"
+                )
+        names = ", ".join(q(c) for c in row_columns)
+        cursor.execute(
+            f"INSERT INTO {q(MemberState._meta.db_table)} ({names}) SELECT {names} FROM {ROWS}"  # noqa: S608
+        )
+        members = cursor.rowcount
+        channel_names = ", ".join(q(c) for c in channel_columns)
+        selected, params = _channel_select(starts)
+        cursor.execute(
+            f"INSERT INTO {q(MemberChannelState._meta.db_table)} ({channel_names}) {selected}",  # noqa: S608
+            params,
+        )
+        if among is None:
+            cursor.execute(f"DELETE FROM {q(MemberPeriodBase._meta.db_table)}")  # noqa: S608
+        _period_bases(today, among)
+        current = [(period, starts[period]) for period in PERIODS]
+        stale = " OR ".join("(period = %s AND start <> %s)" for _ in current)
+        cursor.execute(
+            f"DELETE FROM {q(MemberPeriodBase._meta.db_table)} WHERE {stale}",  # noqa: S608
+            [value for pair in current for value in pair],
+        )
+    return members
+
+
+def _channel_columns() -> list[str]:
+    return [f.column for f in MemberChannelState._meta.concrete_fields if f.column != "id"]
+
+
+def _channel_select(starts: dict[str, dt.date]) -> tuple[str, list]:
+    """The channel state rows of the members being recomputed, from the temporary tables."""
+    selected, params = [], []
+    for c in _channel_columns():
+        if c == "active":
+            selected.append("CASE WHEN r.is_member = 1 AND c.recent > 0 THEN 1 ELSE 0 END")
+        elif c.endswith("_start"):
+            selected.append("%s")
+            params.append(starts[c.removesuffix("_start")])
+        else:
+            selected.append(f"c.{connection.ops.quote_name(c)}")
+    sql = (
+        f"SELECT {', '.join(selected)} FROM {CHANNELS} c JOIN {ROWS} r ON r.member_id = c.member_id"  # noqa: S608
+    )
+    return sql, params
+
+
+def member_state_differences(today: dt.date) -> list[int]:
+    """Ids of the members whose kept state differs from their state rebuilt from the books
+    (the state must be at `today`): empty when the state is right. A period's measures in a
+    row of an earlier period count as none (as the totals read them). Writes nothing."""
+    q = connection.ops.quote_name
+    at = local_midnight(today)
+    starts = state_windows(today)
+
+    def effective(columns: list[str]) -> tuple[str, list]:
+        selected, params = [], []
+        for c in columns:
+            period = c.split("_", 1)[0]
+            if c.endswith("_start"):
+                selected.append("%s")
+                params.append(starts[period])
+            elif period in PERIODS:
+                selected.append(f"CASE WHEN {period}_start = %s THEN {q(c)} ELSE 0 END")
+                params.append(starts[period])
+            else:
+                selected.append(q(c))
+        return ", ".join(selected), params
+
+    row_columns = [f.column for f in MemberState._meta.concrete_fields if f.column != "version"]
+    kept_rows, row_params = effective(row_columns)
+    kept_channels, channel_params = effective(_channel_columns())
+    rebuilt_rows = ", ".join(q(c) for c in row_columns)
+    state = q(MemberState._meta.db_table)
+    channel_state = q(MemberChannelState._meta.db_table)
+    with transaction.atomic():
+        _temporary(CHANNELS, _channel_facts(at, starts, None))
+        _temporary(ROWS, _rows(today, at, None))
+        channels, params = _channel_select(starts)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT member_id FROM (SELECT {rebuilt_rows} FROM {ROWS}"  # noqa: S608
+                f" EXCEPT SELECT {kept_rows} FROM {state}) a"
+                f" UNION SELECT member_id FROM (SELECT {kept_rows} FROM {state}"
+                f" EXCEPT SELECT {rebuilt_rows} FROM {ROWS}) b"
+                f" UNION SELECT member_id FROM ({channels}"
+                f" EXCEPT SELECT {kept_channels} FROM {channel_state}) c"
+                f" UNION SELECT member_id FROM (SELECT {kept_channels} FROM {channel_state}"
+                f" EXCEPT {channels}) d",
+                [*row_params, *row_params, *params, *channel_params, *channel_params, *params],
+            )
+            differing = sorted(row[0] for row in cursor.fetchall())
+        _drop(CHANNELS)
+        _drop(ROWS)
+    return differing
+
+
+def _channel_facts(at: dt.datetime, starts: dict[str, dt.date], among) -> tuple[str, list]:
+    """One row per member and channel: purchases counting at `at` (and their net amount at
+    `at`) in each window the state keeps, and in the lapse window (`recent`)."""
+
+    lapse_from = at - dt.timedelta(days=activity.lapse_days())
+    bounds = {key: local_midnight(start) for key, start in starts.items()}
+    widest = min([lapse_from, *bounds.values()])
+    purchases = activity.purchases_counted(widest, at, at=at)
+    if among is not None:
+        purchases = purchases.filter(member_id__in=among)
+    net = activity.net_amount_at(at)
+    sums = {"recent": Count("id", filter=Q(occurred_at__gte=lapse_from))}
+    for key, start in bounds.items():
+        sums[f"{key}_purchases"] = Count("id", filter=Q(occurred_at__gte=start))
+        sums[f"{key}_net"] = Sum(net, filter=Q(occurred_at__gte=start), default=0)
+    return compiled(purchases.values("member_id", "channel").annotate(**sums))
+
+
+def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
+    """The state rows at `today` of the members in `among` (None: everyone)."""
+    q = connection.ops.quote_name
+    new_stage = at - dt.timedelta(days=NEW_MEMBER_DAYS)
+    members = members_at(today - _DAY, DIMENSIONS, among).annotate(
+        m_joined=F("joined_at"),
+        m_is_member=Case(
+            When(activity.member_was_member(at), then=V(1)),
+            default=V(0),
+            output_field=IntegerField(),
+        ),
+        m_past_new=Case(
+            When(joined_at__lt=new_stage, then=V(1)), default=V(0), output_field=IntegerField()
+        ),
+    )
+    members_sql, members_params = compiled(members)
+    points_sql, points_params = outstanding_facts(at)
+    if among is not None:
+        points_sql = (
+            f"SELECT * FROM ({points_sql}) o WHERE o.member_id IN (SELECT member_id FROM {TOUCHED})"  # noqa: S608
+        )
+    starts = state_windows(today)
+    per_member = ", ".join(f"SUM({q(c)}) AS {q(c)}" for c in ("recent", *PURCHASE_COLUMNS))
+    start_params = []
+    values = []
+    for c in _STATE_PURCHASE_FIELDS:
+        if c.endswith("_start"):
+            values.append(f"%s AS {q(c)}")
+            start_params.append(starts[c.removesuffix("_start")])
+        else:
+            values.append(f"COALESCE(p.{q(c)}, 0) AS {q(c)}")
+    purchase_values = ", ".join(values)
+    sql = (
+        f"SELECT m.{q('id')} AS member_id, %s AS version, "  # noqa: S608
+        + ", ".join(f"m.{q(f'd_{name}')} AS {q(f'd_{name}')}" for name in DIMENSIONS)
+        + ", m.m_joined AS joined_at, m.m_is_member AS is_member,"
+        " CASE WHEN m.m_is_member = 1 AND COALESCE(p.recent, 0) > 0 THEN 1 ELSE 0 END AS active,"
+        " CASE WHEN m.m_is_member = 1 AND m.m_past_new = 1 AND COALESCE(p.recent, 0) = 0"
+        " THEN 1 ELSE 0 END AS dormant,"
+        " COALESCE(o.points, 0) AS points,"
+        " CASE WHEN o.member_id IS NULL THEN 0 ELSE 1 END AS points_row, "
+        + purchase_values
+        + f" FROM ({members_sql}) m"  # noqa: S608
+        f" LEFT JOIN (SELECT member_id, {per_member} FROM {CHANNELS} GROUP BY member_id) p"
+        f" ON p.member_id = m.{q('id')}"
+        f" LEFT JOIN ({points_sql}) o ON o.member_id = m.{q('id')}"
+    )
+    return sql, [today, *start_params, *members_params, *points_params]
+
+
+_STATE_PURCHASE_FIELDS = [
+    f.column
+    for f in MemberState._meta.concrete_fields
+    if f.column.startswith(("y_", "r_", *(f"{p}_" for p in PERIODS)))
+]
+
+
+def _period_bases(today: dt.date, among) -> None:
+    """Churn's base of each current period among the members being recomputed (None:
+    everyone), from the books: the members active at the period's start, with their
+    dimensions on the day before. Their earlier rows for these periods go first."""
+    q = connection.ops.quote_name
+    table = q(MemberPeriodBase._meta.db_table)
+    columns = ", ".join(q(f"d_{name}") for name in DIMENSIONS)
+    with connection.cursor() as cursor:
+        for period in PERIODS:
+            start = state_windows(today)[period]
+            active = activity.active_purchases(local_midnight(start))
+            if among is not None:
+                active = active.filter(member_id__in=among)
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE period = %s AND start = %s"  # noqa: S608
+                    f" AND member_id IN (SELECT member_id FROM {TOUCHED})",
+                    [period, start],
+                )
+            members_sql, params = compiled(
+                members_at(start - _DAY, DIMENSIONS, among=active.values("member_id"))
+            )
+            cursor.execute(
+                f"INSERT INTO {table} (member_id, period, start, {columns})"  # noqa: S608
+                f" SELECT m.{q('id')}, %s, %s, {columns} FROM ({members_sql}) m",
+                [period, start, *params],
+            )
+
+
+# --- Temporary tables ------------------------------------------------------------------------
+
+
+def _temporary(table: str, query: tuple[str, list]) -> None:
+    sql, params = query
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {table} AS {sql}", params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {table}")
+
+
+def _drop(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")

@@ -1,0 +1,133 @@
+"""The KPI member state: what the nightly KPIs need to know of each member at the run's
+cutoff, kept up to date from each day's new data (metrics.member_state, docs/metrics.md,
+"Member state"). Derived data: `manage.py kpis state --rebuild` recomputes it from the
+books at any time."""
+
+from django.db import models
+
+
+class MemberStateMark(models.Model):
+    """The one row saying which date the member state is at, and with which settings it was
+    computed: with others it is rebuilt."""
+
+    as_of = models.DateField()  # exclusive cutoff: the state at local midnight of this date
+    read_at = models.DateTimeField()  # when its last update began reading the books
+    lapse_days = models.PositiveIntegerField()
+    repeat_months = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = "KPI member state mark"
+
+    def __str__(self) -> str:
+        return f"member state at {self.as_of}"
+
+
+class MemberState(models.Model):
+    """One member at the cutoff T (`MemberStateMark.as_of`): the dimensions on the day before
+    (the state at the end of T - 1, as `metrics.kpis.segments` defines them) and the measures
+    at T. `version` is the cutoff of the update that last recomputed the row: a row untouched
+    since a date still describes the member at that date."""
+
+    member = models.OneToOneField(
+        "members.Member", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    version = models.DateField()
+    d_segment = models.CharField(max_length=10)
+    d_tier = models.CharField(max_length=20)
+    d_store = models.CharField(max_length=20)
+    d_cohort = models.DateField(null=True)
+    d_age = models.CharField(max_length=8)
+    d_gender = models.CharField(max_length=12)
+    joined_at = models.DateTimeField()
+    is_member = models.SmallIntegerField()  # joined before T, not withdrawn before T
+    active = models.SmallIntegerField()  # a member with a purchase counting at T in the lapse
+    dormant = models.SmallIntegerField()
+    points = models.BigIntegerField()  # points outstanding at T
+    points_row = models.SmallIntegerField()  # has a row in points outstanding's facts
+    # Purchases counting at T and their net amount: the trailing year, the trailing repeat
+    # window (LOYALTY_REPEAT_MONTHS), and each current period (day, week, month, quarter
+    # containing T - 1) from its start: `<p>_start` names the period they belong to.
+    y_purchases = models.IntegerField()
+    y_net = models.BigIntegerField()
+    r_purchases = models.IntegerField()
+    r_net = models.BigIntegerField()
+    day_start = models.DateField()
+    day_purchases = models.IntegerField()
+    day_net = models.BigIntegerField()
+    week_start = models.DateField()
+    week_purchases = models.IntegerField()
+    week_net = models.BigIntegerField()
+    month_start = models.DateField()
+    month_purchases = models.IntegerField()
+    month_net = models.BigIntegerField()
+    quarter_start = models.DateField()
+    quarter_purchases = models.IntegerField()
+    quarter_net = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "KPI member state"
+
+    def __str__(self) -> str:
+        return f"member {self.member_id} at {self.version}"
+
+
+class MemberChannelState(models.Model):
+    """A member's purchases through one channel at the cutoff (the purchase KPIs' channel
+    slices), for members with a purchase through it in the longest window the state keeps."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=10)
+    active = models.SmallIntegerField()
+    y_purchases = models.IntegerField()
+    y_net = models.BigIntegerField()
+    r_purchases = models.IntegerField()
+    r_net = models.BigIntegerField()
+    day_start = models.DateField()
+    day_purchases = models.IntegerField()
+    day_net = models.BigIntegerField()
+    week_start = models.DateField()
+    week_purchases = models.IntegerField()
+    week_net = models.BigIntegerField()
+    month_start = models.DateField()
+    month_purchases = models.IntegerField()
+    month_net = models.BigIntegerField()
+    quarter_start = models.DateField()
+    quarter_purchases = models.IntegerField()
+    quarter_net = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "KPI member channel state"
+        constraints = [
+            models.UniqueConstraint(fields=["member", "channel"], name="member_channel_state_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"member {self.member_id} {self.channel}"
+
+
+class MemberPeriodBase(models.Model):
+    """Churn's base for a current period: a member who was active at the period's start and
+    whose row has been recomputed since (MemberState.version after the start), with their
+    dimensions on the day before the start, from the books. A member whose row is older than
+    the start is read from the row itself: it still describes them at the start."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    period = models.CharField(max_length=8)
+    start = models.DateField()
+    d_segment = models.CharField(max_length=10)
+    d_tier = models.CharField(max_length=20)
+    d_store = models.CharField(max_length=20)
+    d_cohort = models.DateField(null=True)
+    d_age = models.CharField(max_length=8)
+    d_gender = models.CharField(max_length=12)
+
+    class Meta:
+        verbose_name = "KPI member period base"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "start", "member"], name="member_period_base_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"member {self.member_id} in the base of {self.period} {self.start}"
