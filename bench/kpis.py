@@ -149,9 +149,7 @@ def nightly(today: dt.date, *, fresh: bool) -> Night:
 
 
 def report(title: str, night: Night) -> None:
-    print(
-        f"{title}: {night.seconds:.1f} s, of which the member state {night.state_seconds:.1f} s"
-    )
+    print(f"{title}: {night.seconds:.1f} s, of which the member state {night.state_seconds:.1f} s")
     for code, spent in night.per_kpi.most_common():
         print(f"  {code:<32} {spent:7.2f} s")
 
