@@ -171,11 +171,11 @@ def _rows(rows) -> list[tuple]:
 
 def postgres_times(statements) -> tuple[float, list]:
     """The statements again, with the settings the KPI run gives its statements."""
-    from metrics.snapshots import _plain_plans
+    from metrics.kpis.plans import kpi_plans
 
     results = []
     started = time.perf_counter()
-    with _plain_plans(), connection.cursor() as cursor:
+    with kpi_plans(), connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
             results.append(cursor.fetchall() if cursor.description else None)

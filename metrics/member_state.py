@@ -39,6 +39,7 @@ from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
 from loyalty.localtime import local_midnight
 
 from .kpis import activity
+from .kpis.plans import kpi_plans
 from .kpis.points import outstanding_facts
 from .kpis.rollup import compiled, members_at
 from .kpis.segments import DIMENSIONS
@@ -49,6 +50,8 @@ from .periods import PERIODS
 TOUCHED = "kpi_state_touched"
 CHANNELS = "kpi_state_channels"
 ROWS = "kpi_state_rows"
+BASE = "kpi_state_base"
+LATE = "kpi_state_late"
 # Rows recorded in the last update's final moments may have committed after it read: they
 # are read again by the next one.
 MARGIN = dt.timedelta(hours=1)
@@ -71,12 +74,13 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
         return StateUpdate(today, False, 0)
     fresh = rebuild or mark is None or not _same_settings(mark) or mark.as_of > today
     read_at = timezone.now()
-    with transaction.atomic():
+    # A rebuild reads everything (bitmap and sequential scans); a night, a few members' rows.
+    with transaction.atomic(), kpi_plans(index_scans=not fresh):
         if fresh:
             members = _recompute(today, among=None)
         else:
             _temporary(TOUCHED, _touched_sql(mark, today))
-            members = _recompute(today, among=_touched())
+            members = _recompute(today, among=_touched(), mark=mark)
         MemberStateMark.objects.update_or_create(
             pk=1,
             defaults={
@@ -86,7 +90,7 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
                 "repeat_months": settings.LOYALTY_REPEAT_MONTHS,
             },
         )
-        for table in (TOUCHED, CHANNELS, ROWS):
+        for table in (TOUCHED, CHANNELS, ROWS, BASE, LATE):
             _drop(table)
     return StateUpdate(today, fresh, members)
 
@@ -160,6 +164,11 @@ def _touched_sql(mark: MemberStateMark, today: dt.date) -> tuple[str, list]:
     ]
     parts += [Member.objects.filter(q).values(member_id=F("pk")) for q in member_edges]
     parts.append(_birthdays(old, new))
+    return _member_ids(parts)
+
+
+def _member_ids(parts: list[QuerySet]) -> tuple[str, list]:
+    """The distinct member ids of querysets of `member_id` values, as one statement."""
     sqls = [compiled(part.order_by()) for part in parts]
     union = " UNION ".join(
         f"SELECT member_id FROM ({sql}) p{i}"  # noqa: S608
@@ -195,9 +204,9 @@ def _birthdays(old: dt.date, new: dt.date) -> QuerySet:
 # --- Recomputing rows ------------------------------------------------------------------------
 
 
-def _recompute(today: dt.date, *, among) -> int:
-    """Replace the rows of the members in `among` (None: everyone) with their state at
-    `today`, and their part of churn's base of each current period."""
+def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) -> int:
+    """Replace the rows of the members in `among` (None: everyone, and `mark` None) with their
+    state at `today`, and their part of churn's base of each current period."""
     at = local_midnight(today)
     starts = state_windows(today)
     _temporary(CHANNELS, _channel_facts(at, starts, among))
@@ -205,6 +214,8 @@ def _recompute(today: dt.date, *, among) -> int:
     q = connection.ops.quote_name
     row_columns = [f.column for f in MemberState._meta.concrete_fields]
     channel_columns = _channel_columns()
+    if among is not None:
+        _keep_bases(today, mark)
     with connection.cursor() as cursor:
         if among is None:
             cursor.execute(f"DELETE FROM {q(MemberState._meta.db_table)}")  # noqa: S608
@@ -228,13 +239,13 @@ def _recompute(today: dt.date, *, among) -> int:
         )
         if among is None:
             cursor.execute(f"DELETE FROM {q(MemberPeriodBase._meta.db_table)}")  # noqa: S608
-        _period_bases(today, among)
-        current = [(period, starts[period]) for period in PERIODS]
-        stale = " OR ".join("(period = %s AND start <> %s)" for _ in current)
-        cursor.execute(
-            f"DELETE FROM {q(MemberPeriodBase._meta.db_table)} WHERE {stale}",  # noqa: S608
-            [value for pair in current for value in pair],
-        )
+            _period_bases(today, None)
+        for period in PERIODS:  # the bases of periods that are over
+            cursor.execute(
+                f"DELETE FROM {q(MemberPeriodBase._meta.db_table)}"  # noqa: S608
+                " WHERE period = %s AND start < %s",
+                [period, starts[period]],
+            )
     return members
 
 
@@ -343,11 +354,7 @@ def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
         ),
     )
     members_sql, members_params = compiled(members)
-    points_sql, points_params = outstanding_facts(at)
-    if among is not None:
-        points_sql = (
-            f"SELECT * FROM ({points_sql}) o WHERE o.member_id IN (SELECT member_id FROM {TOUCHED})"  # noqa: S608
-        )
+    points_sql, points_params = outstanding_facts(at, among)
     starts = state_windows(today)
     per_member = ", ".join(f"SUM({q(c)}) AS {q(c)}" for c in ("recent", *PURCHASE_COLUMNS))
     start_params = []
@@ -384,6 +391,45 @@ _STATE_PURCHASE_FIELDS = [
 ]
 
 
+def _keep_bases(today: dt.date, mark: MemberStateMark) -> None:
+    """Before the touched members' rows are replaced: their part of churn's base of each
+    current period. A member whose row is older than the period's start gets it from the row
+    (it still describes them at the start); one with a base from an earlier night keeps it;
+    except for the members with rows recorded late (business time before the night's day) or
+    a changed profile, whose base is read from the books again (it may have moved)."""
+    from loyalty.models import LedgerEntry, Purchase, PurchaseReturn
+    from members.models import Member
+
+    since, m0 = mark.read_at - MARGIN, local_midnight(mark.as_of)
+    late = [
+        model.objects.filter(created_at__gte=since, occurred_at__lt=m0).values("member_id")
+        for model in (Purchase, LedgerEntry)
+    ]
+    late.append(
+        PurchaseReturn.objects.filter(created_at__gte=since, occurred_at__lt=m0).values(
+            member_id=F("purchase__member_id")
+        )
+    )
+    late.append(Member.objects.filter(changed_at__gte=since).values(member_id=F("pk")))
+    _temporary(LATE, _member_ids(late))
+    q = connection.ops.quote_name
+    table, state = q(MemberPeriodBase._meta.db_table), q(MemberState._meta.db_table)
+    columns = ", ".join(q(f"d_{name}") for name in DIMENSIONS)
+    with connection.cursor() as cursor:
+        for period, start in state_windows(today).items():
+            if period not in PERIODS:
+                continue
+            cursor.execute(
+                f"INSERT INTO {table} (member_id, period, start, {columns})"  # noqa: S608
+                f" SELECT s.member_id, %s, %s, {columns} FROM {state} s"
+                f" WHERE s.member_id IN (SELECT member_id FROM {TOUCHED})"
+                f" AND s.member_id NOT IN (SELECT member_id FROM {LATE})"
+                " AND s.version <= %s AND s.active = 1",
+                [period, start, start],
+            )
+    _period_bases(today, RawSQL(f"SELECT member_id FROM {LATE}", []))  # noqa: S608, S611
+
+
 def _period_bases(today: dt.date, among) -> None:
     """Churn's base of each current period among the members being recomputed (None:
     everyone), from the books: the members active at the period's start, with their
@@ -391,25 +437,34 @@ def _period_bases(today: dt.date, among) -> None:
     q = connection.ops.quote_name
     table = q(MemberPeriodBase._meta.db_table)
     columns = ", ".join(q(f"d_{name}") for name in DIMENSIONS)
+    by_start: dict[dt.date, list[str]] = {}
+    for period in PERIODS:
+        by_start.setdefault(state_windows(today)[period], []).append(period)
     with connection.cursor() as cursor:
-        for period in PERIODS:
-            start = state_windows(today)[period]
+        for start, periods in by_start.items():
             active = activity.active_purchases(local_midnight(start))
             if among is not None:
                 active = active.filter(member_id__in=among)
                 cursor.execute(
-                    f"DELETE FROM {table} WHERE period = %s AND start = %s"  # noqa: S608
-                    f" AND member_id IN (SELECT member_id FROM {TOUCHED})",
-                    [period, start],
+                    f"DELETE FROM {table} WHERE start = %s AND member_id IN (%s)"  # noqa: S608
+                    % ("%s", among.sql),
+                    [start],
                 )
+            # The base's members first: the dimensions' lookups then probe one small set.
+            _temporary(BASE, compiled(active.values("member_id").distinct()))
             members_sql, params = compiled(
-                members_at(start - _DAY, DIMENSIONS, among=active.values("member_id"))
+                members_at(
+                    start - _DAY,
+                    DIMENSIONS,
+                    among=RawSQL(f"SELECT member_id FROM {BASE}", []),  # noqa: S608, S611
+                )
             )
-            cursor.execute(
-                f"INSERT INTO {table} (member_id, period, start, {columns})"  # noqa: S608
-                f" SELECT m.{q('id')}, %s, %s, {columns} FROM ({members_sql}) m",
-                [period, start, *params],
-            )
+            for period in periods:
+                cursor.execute(
+                    f"INSERT INTO {table} (member_id, period, start, {columns})"  # noqa: S608
+                    f" SELECT m.{q('id')}, %s, %s, {columns} FROM ({members_sql}) m",
+                    [period, start, *params],
+                )
 
 
 # --- Temporary tables ------------------------------------------------------------------------

@@ -24,15 +24,14 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from .kpis.base import Kpi, Value, Window, note_step_windows, sharing
+from .kpis.plans import kpi_plans
 from .member_state import member_state_update
 from .models import KpiFillState, KpiSnapshot
 from .periods import PERIODS, period_end, period_floor, period_starts
@@ -110,26 +109,6 @@ def _snapshot(code: str, window: Window, value: Value) -> KpiSnapshot:
     )
 
 
-@contextmanager
-def _plain_plans() -> Iterator[None]:
-    """PostgreSQL only: no JIT compilation for a calculator's statements, and the work_mem of
-    LOYALTY_KPI_WORK_MEM_MB. Their cost estimates (correlated subqueries) pass jit_above_cost
-    although each runs in milliseconds to a second, and compiling one takes about a second:
-    measured, JIT made the demo data's month recompute 3.7 times slower. With the server's
-    4 MB work_mem, a membership test against a year of purchases is no longer hashed but
-    probed row by row. SET LOCAL needs a transaction; on SQLite none is opened (it would take
-    the write lock while reading)."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute(f"SET LOCAL work_mem = '{int(settings.LOYALTY_KPI_WORK_MEM_MB)}MB'")
-            cursor.execute("SET LOCAL enable_indexscan = off")
-        yield
-
-
 def kpis_compute(
     *,
     window: Window,
@@ -152,7 +131,7 @@ def _values(kpi: Kpi, window: Window, cache: dict | None) -> list[Value]:
     key = (kpi.code, window.as_of)
     if kpi.point_in_time and cache is not None and key in cache:
         return cache[key]
-    with _plain_plans():
+    with kpi_plans():
         values = kpi.compute(window)
     if kpi.point_in_time and cache is not None:
         cache[key] = values

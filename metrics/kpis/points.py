@@ -33,8 +33,9 @@ _DAY = dt.timedelta(days=1)
 HELD = ("available", "pending")
 
 
-def outstanding_facts(at: dt.datetime):
-    """(sql, params): one row per member with `points` outstanding at `at`."""
+def outstanding_facts(at: dt.datetime, among=None):
+    """(sql, params): one row per member with `points` outstanding at `at`; with `among`
+    (member ids), only those members."""
     from loyalty.models import LedgerEntry, LotMovement, PointLot
     from members.models import Member
 
@@ -79,6 +80,8 @@ def outstanding_facts(at: dt.datetime):
         .annotate(points=remainder)
         for lots in (open_lots, emptied)
     ]
+    if among is not None:
+        parts = [part.filter(member_id__in=among) for part in parts]
     # Compiled querysets only; their values travel as parameters.
     compiled_parts = [compiled(part) for part in parts]
     union = " UNION ALL ".join(
