@@ -29,10 +29,22 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+)
 from django.db.models import Value as V
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import ExtractDay, ExtractMonth
+from django.db.models.functions import Coalesce, ExtractDay, ExtractMonth, Greatest, Least
 from django.utils import timezone
 
 from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
@@ -44,7 +56,13 @@ from .kpis.points import outstanding_facts
 from .kpis.rollup import compiled, members_at
 from .kpis.segments import DIMENSIONS
 from .kpis.state import PURCHASE_COLUMNS, state_windows
-from .models import MemberChannelState, MemberPeriodBase, MemberState, MemberStateMark
+from .models import (
+    MemberActiveSpan,
+    MemberChannelState,
+    MemberPeriodBase,
+    MemberState,
+    MemberStateMark,
+)
 from .periods import PERIODS
 
 TOUCHED = "kpi_state_touched"
@@ -52,6 +70,7 @@ CHANNELS = "kpi_state_channels"
 ROWS = "kpi_state_rows"
 BASE = "kpi_state_base"
 LATE = "kpi_state_late"
+SPANS = "kpi_state_spans"
 # Rows recorded in the last update's final moments may have committed after it read: they
 # are read again by the next one.
 MARGIN = dt.timedelta(hours=1)
@@ -218,10 +237,10 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
         _keep_bases(today, mark)
     with connection.cursor() as cursor:
         if among is None:
-            cursor.execute(f"DELETE FROM {q(MemberState._meta.db_table)}")  # noqa: S608
-            cursor.execute(f"DELETE FROM {q(MemberChannelState._meta.db_table)}")  # noqa: S608
+            for model in (MemberState, MemberChannelState, MemberActiveSpan):
+                cursor.execute(f"DELETE FROM {q(model._meta.db_table)}")  # noqa: S608
         else:
-            for model in (MemberState, MemberChannelState):
+            for model in (MemberState, MemberChannelState, MemberActiveSpan):
                 cursor.execute(
                     f"DELETE FROM {q(model._meta.db_table)} WHERE member_id IN"  # noqa: S608
                     f" (SELECT member_id FROM {TOUCHED})"
@@ -231,6 +250,14 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
             f"INSERT INTO {q(MemberState._meta.db_table)} ({names}) SELECT {names} FROM {ROWS}"  # noqa: S608
         )
         members = cursor.rowcount
+        spans_sql, spans_params = _spans(among)
+        cursor.execute(
+            f"INSERT INTO {q(MemberActiveSpan._meta.db_table)}"  # noqa: S608
+            " (member_id, starts_at, ends_at, last_purchase_at)"
+            f" SELECT s.member_id, s.starts_at, s.ends_at, r.last_purchase_at FROM ({spans_sql}) s"
+            f" JOIN {ROWS} r ON r.member_id = s.member_id",
+            spans_params,
+        )
         channel_names = ", ".join(q(c) for c in channel_columns)
         selected, params = _channel_select(starts)
         cursor.execute(
@@ -302,6 +329,17 @@ def member_state_differences(today: dt.date) -> list[int]:
         _temporary(CHANNELS, _channel_facts(at, starts, None))
         _temporary(ROWS, _rows(today, at, None))
         channels, params = _channel_select(starts)
+        spans_sql, spans_params = _spans(None)
+        _temporary(
+            SPANS,
+            (
+                "SELECT s.member_id, s.starts_at, s.ends_at, r.last_purchase_at"  # noqa: S608
+                f" FROM ({spans_sql}) s JOIN {ROWS} r ON r.member_id = s.member_id",
+                spans_params,
+            ),
+        )
+        span_columns = "member_id, starts_at, ends_at, last_purchase_at"
+        spans, spans_state = SPANS, q(MemberActiveSpan._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT member_id FROM (SELECT {rebuilt_rows} FROM {ROWS}"  # noqa: S608
@@ -311,13 +349,62 @@ def member_state_differences(today: dt.date) -> list[int]:
                 f" UNION SELECT member_id FROM ({channels}"
                 f" EXCEPT SELECT {kept_channels} FROM {channel_state}) c"
                 f" UNION SELECT member_id FROM (SELECT {kept_channels} FROM {channel_state}"
-                f" EXCEPT {channels}) d",
+                f" EXCEPT {channels}) d"
+                f" UNION SELECT member_id FROM (SELECT {span_columns} FROM {spans}"
+                f" EXCEPT SELECT {span_columns} FROM {spans_state}) e"
+                f" UNION SELECT member_id FROM (SELECT {span_columns} FROM {spans_state}"
+                f" EXCEPT SELECT {span_columns} FROM {spans}) f",
                 [*row_params, *row_params, *params, *channel_params, *channel_params, *params],
             )
             differing = sorted(row[0] for row in cursor.fetchall())
-        _drop(CHANNELS)
-        _drop(ROWS)
+        for table in (CHANNELS, ROWS, SPANS):
+            _drop(table)
     return differing
+
+
+FOREVER = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+
+
+def _spans(among) -> tuple[str, list]:
+    """The active spans of the members in `among` (None: everyone): per purchase, the
+    instants X at which it makes its member active (activity.active_purchases at X: after the
+    purchase and after joining, within the lapse window, not after the return that made it a
+    full return, not after withdrawing), merged into islands per member (gaps and islands:
+    a purchase starting after every earlier one has ended starts a new span)."""
+    from loyalty.models import Purchase, PurchaseReturn
+
+    last_return = (
+        PurchaseReturn.objects.filter(purchase=OuterRef("pk"))
+        .order_by()
+        .values("purchase")
+        .annotate(at=Max("occurred_at"))
+        .values("at")
+    )
+    fully_returned = Case(
+        When(Q(total__gt=0) & Q(returned_total__gte=F("total")), then=Subquery(last_return)),
+        default=V(FOREVER),
+    )
+    purchases = Purchase.objects.order_by()
+    if among is not None:
+        purchases = purchases.filter(member_id__in=among)
+    intervals = purchases.annotate(
+        a=Greatest("occurred_at", "member__joined_at"),
+        e=Least(
+            F("occurred_at") + dt.timedelta(days=activity.lapse_days()),
+            Coalesce(fully_returned, V(FOREVER)),
+            Coalesce("member__withdrawn_at", V(FOREVER)),
+        ),
+    ).values("member_id", "a", "e")
+    sql, params = compiled(intervals)
+    return (
+        f"SELECT member_id, MIN(a) AS starts_at, MAX(e) AS ends_at FROM ("  # noqa: S608
+        " SELECT member_id, a, e, SUM(CASE WHEN prev IS NULL OR a > prev THEN 1 ELSE 0 END)"
+        " OVER (PARTITION BY member_id ORDER BY a, e ROWS UNBOUNDED PRECEDING) AS island"
+        " FROM (SELECT member_id, a, e, MAX(e) OVER (PARTITION BY member_id ORDER BY a, e"
+        " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev"
+        f" FROM ({sql}) iv WHERE a < e) o) g GROUP BY member_id, island",
+        params,
+    )
 
 
 def _channel_facts(at: dt.datetime, starts: dict[str, dt.date], among) -> tuple[str, list]:
@@ -331,7 +418,10 @@ def _channel_facts(at: dt.datetime, starts: dict[str, dt.date], among) -> tuple[
     if among is not None:
         purchases = purchases.filter(member_id__in=among)
     net = activity.net_amount_at(at)
-    sums = {"recent": Count("id", filter=Q(occurred_at__gte=lapse_from))}
+    sums = {
+        "recent": Count("id", filter=Q(occurred_at__gte=lapse_from)),
+        "last_at": Max("occurred_at"),
+    }
     for key, start in bounds.items():
         sums[f"{key}_purchases"] = Count("id", filter=Q(occurred_at__gte=start))
         sums[f"{key}_net"] = Sum(net, filter=Q(occurred_at__gte=start), default=0)
@@ -357,6 +447,7 @@ def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
     points_sql, points_params = outstanding_facts(at, among)
     starts = state_windows(today)
     per_member = ", ".join(f"SUM({q(c)}) AS {q(c)}" for c in ("recent", *PURCHASE_COLUMNS))
+    per_member += ", MAX(last_at) AS last_at"
     start_params = []
     values = []
     for c in _STATE_PURCHASE_FIELDS:
@@ -374,9 +465,8 @@ def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
         " CASE WHEN m.m_is_member = 1 AND m.m_past_new = 1 AND COALESCE(p.recent, 0) = 0"
         " THEN 1 ELSE 0 END AS dormant,"
         " COALESCE(o.points, 0) AS points,"
-        " CASE WHEN o.member_id IS NULL THEN 0 ELSE 1 END AS points_row, "
-        + purchase_values
-        + f" FROM ({members_sql}) m"  # noqa: S608
+        " CASE WHEN o.member_id IS NULL THEN 0 ELSE 1 END AS points_row,"
+        " p.last_at AS last_purchase_at, " + purchase_values + f" FROM ({members_sql}) m"  # noqa: S608
         f" LEFT JOIN (SELECT member_id, {per_member} FROM {CHANNELS} GROUP BY member_id) p"
         f" ON p.member_id = m.{q('id')}"
         f" LEFT JOIN ({points_sql}) o ON o.member_id = m.{q('id')}"

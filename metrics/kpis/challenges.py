@@ -36,7 +36,7 @@ from django.db.models import Value as V
 from django.utils.translation import gettext_noop
 
 from ..formulas import behaviour
-from . import activity
+from . import activity, state
 from .base import Kpi, Value, Window, register, shared
 from .rollup import rollup
 from .segments import local_midnight
@@ -258,18 +258,23 @@ def _repeat_comparison(window: Window) -> list[tuple[str, dict]]:
     follow_up_end_day = window.end + dt.timedelta(days=FOLLOW_UP_DAYS)
     through = min(follow_up_end_day, window.cutoff or follow_up_end_day)
     follow_up_end = local_midnight(through)
-    follow_up = activity.purchases_counted(end, follow_up_end, at=follow_up_end)
-    base = activity.active_purchases(end).values("member_id")
-    # Uncorrelated membership tests: the database hashes the follow-up's buyers once.
-    repeaters = follow_up.values("member_id")
+    kept = state.follow_up(end, through)
+    if kept is not None:  # the member state's active spans and last purchases
+        base, repeaters, totals_of = kept
+    else:
+        follow_up = activity.purchases_counted(end, follow_up_end, at=follow_up_end)
+        base = activity.active_purchases(end).values("member_id")
+        # Uncorrelated membership tests: the database hashes the follow-up's buyers once.
+        repeaters = follow_up.values("member_id")
+
+        def totals_of():
+            return Member.objects.filter(pk__in=base).aggregate(
+                members=Count("pk"), repeat=Count("pk", filter=Q(pk__in=repeaters))
+            )
+
     # The comparable population depends on the end and the follow-up only: a day and the
     # week it closes share it.
-    totals = shared(
-        ("challenge_repeat_totals", end, follow_up_end),
-        lambda: Member.objects.filter(pk__in=base).aggregate(
-            members=Count("pk"), repeat=Count("pk", filter=Q(pk__in=repeaters))
-        ),
-    )
+    totals = shared(("challenge_repeat_totals", end, follow_up_end), totals_of)
     # One row per (completer, challenge), then distinct completers and repeaters for "all"
     # and per challenge in one statement.
     completed = (

@@ -235,6 +235,26 @@ def buyers(start: dt.date, end: dt.date) -> dict[str, dict] | None:
     }
 
 
+def follow_up(end: dt.datetime, through: dt.date):
+    """The challenge repeat comparison's sets when its follow-up runs to the state's cutoff
+    `through`: (members active at `end`, those of them who bought from `end` on (a purchase
+    counting at the cutoff), a function giving both counts), or None. Active at `end` is the
+    members' active spans; bought since, their last purchase."""
+    if _mark(through) is None:
+        return None
+    from django.db.models import Count, Q
+
+    from ..models import MemberActiveSpan
+
+    spans = MemberActiveSpan.objects.filter(starts_at__lt=end, ends_at__gte=end)
+    bought = Q(last_purchase_at__gte=end)
+
+    def totals() -> dict[str, int]:
+        return spans.aggregate(members=Count("id"), repeat=Count("id", filter=bought))
+
+    return spans.values("member_id"), spans.filter(bought).values("member_id"), totals
+
+
 def churn(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]] | None:
     """{segment: (active at the start, lost by the end)} for a current period [start, end)
     of the state: the base is the members active then whose row is older than the start

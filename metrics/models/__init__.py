@@ -1,6 +1,12 @@
 from .dashboard import KpiDashboard
 from .kpis import KpiFillState, KpiSnapshot, KpiTarget
-from .member_state import MemberChannelState, MemberPeriodBase, MemberState, MemberStateMark
+from .member_state import (
+    MemberActiveSpan,
+    MemberChannelState,
+    MemberPeriodBase,
+    MemberState,
+    MemberStateMark,
+)
 from .surveys import Answer, Question, Survey, SurveyResponse
 
 __all__ = [
@@ -9,6 +15,7 @@ __all__ = [
     "KpiFillState",
     "KpiSnapshot",
     "KpiTarget",
+    "MemberActiveSpan",
     "MemberChannelState",
     "MemberPeriodBase",
     "MemberState",

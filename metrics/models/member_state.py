@@ -44,6 +44,9 @@ class MemberState(models.Model):
     dormant = models.SmallIntegerField()
     points = models.BigIntegerField()  # points outstanding at T
     points_row = models.SmallIntegerField()  # has a row in points outstanding's facts
+    # The latest purchase counting at T, within the trailing year (the challenge repeat
+    # comparison's follow-up: bought since E <=> last_purchase_at >= E).
+    last_purchase_at = models.DateTimeField(null=True)
     # Purchases counting at T and their net amount: the trailing year, the trailing repeat
     # window (LOYALTY_REPEAT_MONTHS), and each current period (day, week, month, quarter
     # containing T - 1) from its start: `<p>_start` names the period they belong to.
@@ -103,6 +106,27 @@ class MemberChannelState(models.Model):
 
     def __str__(self) -> str:
         return f"member {self.member_id} {self.channel}"
+
+
+class MemberActiveSpan(models.Model):
+    """A stretch of time during which a member was active (metrics.kpis.activity): active at
+    every instant X with starts_at < X <= ends_at. A member's spans are the union, over their
+    purchases, of the instants at which each one makes them active (after it and after they
+    joined; within the lapse window; until a full return; until they withdrew), so "active at
+    E" for any past E is a lookup. With the member's last_purchase_at copied (the state's)."""
+
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    last_purchase_at = models.DateTimeField(null=True)
+
+    class Meta:
+        verbose_name = "KPI member active span"
+
+    def __str__(self) -> str:
+        return f"member {self.member_id} active {self.starts_at}..{self.ends_at}"
 
 
 class MemberPeriodBase(models.Model):

@@ -17,6 +17,7 @@ import pytest
 from members.models import Member, TierChange
 from metrics import member_state
 from metrics.kpis import state
+from metrics.kpis.challenges import FOLLOW_UP_DAYS
 from metrics.kpis.state import books_only
 from metrics.member_state import member_state_differences, member_state_update
 from metrics.models import (
@@ -46,6 +47,9 @@ FROM_STATE = (
     "ltv",
     "churn_rate",
 )
+
+
+FOLLOW_UP = ("challenge_repeat_completers", "challenge_repeat_others")
 
 
 def _day(text_or_date) -> dt.date:
@@ -151,6 +155,12 @@ def _nightly_windows(today: dt.date):
     return [window_containing(period, yesterday, cutoff=today) for period in PERIODS]
 
 
+def _follow_up_windows(today: dt.date):
+    """The finished windows whose 90-day follow-up the night recomputes."""
+    looked_at = today - dt.timedelta(days=1 + FOLLOW_UP_DAYS)
+    return [window_containing(period, looked_at, cutoff=today) for period in PERIODS]
+
+
 def _values(rows) -> dict:
     return {(r.kpi, r.segment): (r.value, r.numerator, r.denominator, r.n, r.details) for r in rows}
 
@@ -180,6 +190,18 @@ def test_nights_from_the_state_equal_the_books_and_a_rebuild(monkeypatch):
                 books = _values(kpis_compute(window=win, kpis=FROM_STATE))
             assert stored == books, (today, win)
             compared += len(books)
+        for win in _follow_up_windows(today):
+            stored = _values(
+                KpiSnapshot.objects.filter(
+                    period=win.period, period_start=win.start, kpi__in=FOLLOW_UP
+                )
+            )
+            with books_only():
+                books = _values(kpis_compute(window=win, kpis=FOLLOW_UP))
+            assert stored == books, (today, win)
+            if win.finished:  # a comparable population to compare
+                assert books[("challenge_repeat_others", "all")][3] > 0
+            compared += len(books)
         # The state kept night after night is the state rebuilt from the books.
         assert member_state_differences(today) == [], today
     # Every night, every KPI and segment that the state answers was compared.
@@ -191,6 +213,7 @@ def test_nights_from_the_state_equal_the_books_and_a_rebuild(monkeypatch):
         assert state.churn(start, today) is not None
         assert state.buyers(start, today) is not None
     assert state.counted(today, "active") is not None
+    assert state.follow_up(at(today, 0), today) is not None
     # A rebuild gives the same rows (it keeps the base of every member active at a current
     # period's start, not only of those recomputed since) and so the same values.
     member_state_update(today=today, rebuild=True)
