@@ -100,6 +100,10 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "-occurred_at"]),
             models.Index(fields=["created_at"], name="entry_created"),
+            # The expiry job's entries by the expiry they record (points expired per period).
+            models.Index(
+                fields=["expires_at"], condition=Q(kind="expire"), name="entry_expired_by_expiry"
+            ),
         ]
         permissions = [("adjust_points", _("Can adjust a member's points"))]
         constraints = [

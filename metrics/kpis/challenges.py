@@ -187,20 +187,11 @@ def coupons_compute(window: Window) -> list[Value]:
 
 
 def budget_used_compute(window: Window) -> list[Value]:
-    from challenges.models import Award, Challenge
+    from challenges.models import Challenge
 
     end = local_midnight(window.as_of)
-    granted = {
-        row["challenge_code"]: row
-        for row in Award.objects.filter(event__occurred_at__lt=end)
-        .order_by()
-        .values(challenge_code=F(CODE))
-        .annotate(
-            points=Sum("points", filter=Q(kind="points"), default=0),
-            coupons=Count("pk", filter=Q(kind="coupon")),
-            fired=Count("event", distinct=True, filter=Q(kind__in=FIRED)),
-        )
-    }
+    # Everything granted up to the end: the same for every window measured at that date.
+    granted = shared(("challenge_granted", end), lambda: _granted(end))
     budgets = {
         code: (points, coupons)
         for code, points, coupons in Challenge.objects.filter(
@@ -237,6 +228,22 @@ def budget_used_compute(window: Window) -> list[Value]:
             )
         )
     return values
+
+
+def _granted(end: dt.datetime) -> dict[str, dict]:
+    from challenges.models import Award
+
+    return {
+        row["challenge_code"]: row
+        for row in Award.objects.filter(event__occurred_at__lt=end)
+        .order_by()
+        .values(challenge_code=F(CODE))
+        .annotate(
+            points=Sum("points", filter=Q(kind="points"), default=0),
+            coupons=Count("pk", filter=Q(kind="coupon")),
+            fired=Count("event", distinct=True, filter=Q(kind__in=FIRED)),
+        )
+    }
 
 
 def _text(value: Decimal | None) -> str | None:

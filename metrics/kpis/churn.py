@@ -38,7 +38,12 @@ def churn_counts(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
     kept = state.churn(start, end)
     if kept is not None:
         return kept
-    return shared(("churn", start, end), lambda: _churn_counts(start, end))
+    return shared(("churn", start, end), lambda: _from_spans_or_books(start, end))
+
+
+def _from_spans_or_books(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
+    kept = state.churn_since(start, end)
+    return kept if kept is not None else _churn_counts(start, end)
 
 
 def _churn_counts(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:

@@ -73,7 +73,7 @@ def members_at(at: dt.date, dims: Iterable[str], among: QuerySet | None = None) 
     )
 
 
-def _members_source(at: dt.date, dims: tuple[str, ...]) -> Sql:
+def _members_source(at: dt.date, dims: tuple[str, ...], among: QuerySet | None = None) -> Sql:
     """The members and their dimensions on `at`: inside a sharing block (a snapshot run
     step), a temporary table computed once per date for every calculator of the step (the
     dimensions cost about as much as a calculator's own facts, and a nightly step slices a
@@ -85,6 +85,8 @@ def _members_source(at: dt.date, dims: tuple[str, ...]) -> Sql:
     kept = state.dimensions_table(at)
     if kept is not None:
         return f"SELECT member_id AS {q('id')}, {columns} FROM {kept}", []  # noqa: S608
+    if among is not None:  # a few members: their own dimensions, no table of everyone's
+        return compiled(members_at(at, dims, among))
     if not is_sharing():
         return compiled(members_at(at, dims))
     table = shared(("members_at", at), lambda: _members_table(at))
@@ -124,10 +126,12 @@ def rollup(
     dims: Iterable[str] = DIMENSIONS,
     fact_dims: Iterable[str] = (),
     member: str = "member_id",
+    among: QuerySet | None = None,
 ) -> dict[str, dict[str, Any]]:
     """{segment: {aggregate: total}} for "all", each member dimension of `dims` on local
     date `at` (the member's state at the end of that day) and each column of `fact_dims`
-    (e.g. the purchase channel). Only groups with rows appear, "all" always does (sums of
+    (e.g. the purchase channel); `among` (member ids) names the members the facts can hold,
+    when few. Only groups with rows appear, "all" always does (sums of
     nothing are None, counts 0). Rows of `facts` whose member has no dimension row cannot
     exist (every row's `member` column is a member id)."""
     dims = tuple(_identifier(name) for name in dims)
@@ -138,7 +142,7 @@ def rollup(
     facts_sql, params = facts if isinstance(facts, tuple) else compiled(facts)
     ctes = [f"x AS ({facts_sql})"]
     if dims:
-        members_sql, members_params = _members_source(at, dims)
+        members_sql, members_params = _members_source(at, dims, among)
         params = [*params, *members_params]
         columns = ", ".join(f"m.{q(f'd_{name}')}" for name in dims)
         ctes += [

@@ -10,9 +10,12 @@ before the first night with business times in the future (the state must find it
 business time), part day by day as the nights go (found by its record time)."""
 
 import datetime as dt
+import io
 import random
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from members.models import Member, TierChange
 from metrics import member_state
@@ -22,6 +25,7 @@ from metrics.kpis.state import books_only
 from metrics.member_state import member_state_differences, member_state_update
 from metrics.models import (
     KpiSnapshot,
+    MemberState,
     MemberStateMark,
 )
 from metrics.periods import PERIODS
@@ -222,3 +226,28 @@ def test_nights_from_the_state_equal_the_books_and_a_rebuild(monkeypatch):
         rebuilt = _values(kpis_compute(window=win, kpis=FROM_STATE))
         with books_only():
             assert rebuilt == _values(kpis_compute(window=win, kpis=FROM_STATE))
+
+
+def test_the_state_command_checks_and_rebuilds():
+    from decimal import Decimal
+
+    who = member("2026-01-10")
+    buy(who, "2026-03-02", 3000)
+    out = io.StringIO()
+    call_command("kpis", "state", stdout=out)
+    assert out.getvalue() == "No member state yet: the nightly job builds it.\n"
+    kpis_nightly(today=dt.date(2026, 3, 10))
+    out = io.StringIO()
+    call_command("kpis", "state", "--check", stdout=out)
+    assert out.getvalue().splitlines()[1] == "It equals the books."
+    # A row that no longer matches the books (say, edited by hand) is found, and a rebuild
+    # mends it.
+    MemberState.objects.filter(member=who).update(y_net=1)
+    with pytest.raises(CommandError, match=rf"^1 members differ from the books \(ids {who.pk}\)"):
+        call_command("kpis", "state", "--check", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("kpis", "state", "--rebuild", "--check", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Member state rebuilt at 2026-03-10: 1 members."
+    assert lines[2] == "It equals the books."
+    assert MemberState.objects.get(member=who).y_net == Decimal(3000)

@@ -2,6 +2,7 @@
 
 manage.py kpis recompute --from 2026-03-01 --to 2026-03-31 [--kpi churn_rate ...]
 manage.py kpis nightly [--today 2026-04-01]
+manage.py kpis state [--check] [--rebuild]
 """
 
 import datetime as dt
@@ -10,6 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
+from metrics.member_state import member_state_differences, member_state_update
+from metrics.models import MemberStateMark
 from metrics.snapshots import KpiRunError, RunResult, kpis_nightly, kpis_recompute
 
 OPTION = {"start": "--from", "end": "--to", "kpis": "--kpi", "today": "--today"}
@@ -44,8 +47,17 @@ class Command(BaseCommand):
             "nightly", help="What the 01:30 job does: the windows containing yesterday."
         )
         nightly.add_argument("--today", help="Run as if today were this day (YYYY-MM-DD).")
+        state = actions.add_parser(
+            "state",
+            help="The KPI member state the nightly job keeps: its date; --check compares it "
+            "with the books, --rebuild recomputes it from them.",
+        )
+        state.add_argument("--check", action="store_true", help="Compare with the books.")
+        state.add_argument("--rebuild", action="store_true", help="Recompute from the books.")
 
     def handle(self, *args, **options):
+        if options["action"] == "state":
+            return self._state(check=options["check"], rebuild=options["rebuild"])
         # The bar redraws its line with "\r": write to the stream itself, not through the
         # command's wrapper, which ends every write with a newline.
         stream = getattr(self.stderr, "_out", self.stderr)
@@ -77,6 +89,28 @@ class Command(BaseCommand):
         finally:
             bar.close()
         self.stdout.write(self._summary(result))
+
+    def _state(self, *, check: bool, rebuild: bool) -> None:
+        mark = MemberStateMark.objects.first()
+        if rebuild:
+            update = member_state_update(
+                today=mark.as_of if mark else timezone.localdate(), rebuild=True
+            )
+            self.stdout.write(f"Member state rebuilt at {update.as_of}: {update.members} members.")
+            mark = MemberStateMark.objects.get()
+        if mark is None:
+            self.stdout.write("No member state yet: the nightly job builds it.")
+            return
+        self.stdout.write(f"Member state at {mark.as_of} (updated {mark.read_at:%Y-%m-%d %H:%M}).")
+        if check:
+            differing = member_state_differences(mark.as_of)
+            if differing:
+                shown = ", ".join(str(pk) for pk in differing[:20])
+                raise CommandError(
+                    f"{len(differing)} members differ from the books (ids {shown}); "
+                    "run 'kpis state --rebuild'"
+                )
+            self.stdout.write("It equals the books.")
 
     def _summary(self, result: RunResult) -> str:
         if result.start is None:
