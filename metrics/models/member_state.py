@@ -22,7 +22,34 @@ class MemberStateMark(models.Model):
         return f"member state at {self.as_of}"
 
 
-class MemberState(models.Model):
+class PurchaseMeasures(models.Model):
+    """Purchases counting at the cutoff T and their net amount: the trailing year (y), the
+    trailing repeat window (r, LOYALTY_REPEAT_MONTHS), and each current period (day, week,
+    month, quarter containing T - 1) from its start: `<p>_start` names the period they
+    belong to (a row of an earlier period counts as none)."""
+
+    y_purchases = models.IntegerField()
+    y_net = models.BigIntegerField()
+    r_purchases = models.IntegerField()
+    r_net = models.BigIntegerField()
+    day_start = models.DateField()
+    day_purchases = models.IntegerField()
+    day_net = models.BigIntegerField()
+    week_start = models.DateField()
+    week_purchases = models.IntegerField()
+    week_net = models.BigIntegerField()
+    month_start = models.DateField()
+    month_purchases = models.IntegerField()
+    month_net = models.BigIntegerField()
+    quarter_start = models.DateField()
+    quarter_purchases = models.IntegerField()
+    quarter_net = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class MemberState(PurchaseMeasures):
     """One member at the cutoff T (`MemberStateMark.as_of`): the dimensions on the day before
     (the state at the end of T - 1, as `metrics.kpis.segments` defines them) and the measures
     at T. `version` is the cutoff of the update that last recomputed the row: a row untouched
@@ -47,25 +74,6 @@ class MemberState(models.Model):
     # The latest purchase counting at T, within the trailing year (the challenge repeat
     # comparison's follow-up: bought since E <=> last_purchase_at >= E).
     last_purchase_at = models.DateTimeField(null=True)
-    # Purchases counting at T and their net amount: the trailing year, the trailing repeat
-    # window (LOYALTY_REPEAT_MONTHS), and each current period (day, week, month, quarter
-    # containing T - 1) from its start: `<p>_start` names the period they belong to.
-    y_purchases = models.IntegerField()
-    y_net = models.BigIntegerField()
-    r_purchases = models.IntegerField()
-    r_net = models.BigIntegerField()
-    day_start = models.DateField()
-    day_purchases = models.IntegerField()
-    day_net = models.BigIntegerField()
-    week_start = models.DateField()
-    week_purchases = models.IntegerField()
-    week_net = models.BigIntegerField()
-    month_start = models.DateField()
-    month_purchases = models.IntegerField()
-    month_net = models.BigIntegerField()
-    quarter_start = models.DateField()
-    quarter_purchases = models.IntegerField()
-    quarter_net = models.BigIntegerField()
 
     class Meta:
         verbose_name = "KPI member state"
@@ -74,29 +82,13 @@ class MemberState(models.Model):
         return f"member {self.member_id} at {self.version}"
 
 
-class MemberChannelState(models.Model):
+class MemberChannelState(PurchaseMeasures):
     """A member's purchases through one channel at the cutoff (the purchase KPIs' channel
     slices), for members with a purchase through it in the longest window the state keeps."""
 
     member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
     channel = models.CharField(max_length=10)
     active = models.SmallIntegerField()
-    y_purchases = models.IntegerField()
-    y_net = models.BigIntegerField()
-    r_purchases = models.IntegerField()
-    r_net = models.BigIntegerField()
-    day_start = models.DateField()
-    day_purchases = models.IntegerField()
-    day_net = models.BigIntegerField()
-    week_start = models.DateField()
-    week_purchases = models.IntegerField()
-    week_net = models.BigIntegerField()
-    month_start = models.DateField()
-    month_purchases = models.IntegerField()
-    month_net = models.BigIntegerField()
-    quarter_start = models.DateField()
-    quarter_purchases = models.IntegerField()
-    quarter_net = models.BigIntegerField()
 
     class Meta:
         verbose_name = "KPI member channel state"

@@ -165,6 +165,17 @@ def _follow_up_windows(today: dt.date):
     return [window_containing(period, looked_at, cutoff=today) for period in PERIODS]
 
 
+def _stored_equal_books(win, kpis, today) -> dict:
+    """The night's snapshots of `kpis` for `win` (from the state) against the books."""
+    stored = _values(
+        KpiSnapshot.objects.filter(period=win.period, period_start=win.start, kpi__in=kpis)
+    )
+    with books_only():
+        books = _values(kpis_compute(window=win, kpis=kpis))
+    assert stored == books, (today, win)
+    return books
+
+
 def _values(rows) -> dict:
     return {(r.kpi, r.segment): (r.value, r.numerator, r.denominator, r.n, r.details) for r in rows}
 
@@ -185,24 +196,9 @@ def test_nights_from_the_state_equal_the_books_and_a_rebuild(monkeypatch):
         mark = MemberStateMark.objects.get()
         assert mark.as_of == today
         for win in _nightly_windows(today):
-            stored = _values(
-                KpiSnapshot.objects.filter(
-                    period=win.period, period_start=win.start, kpi__in=FROM_STATE
-                )
-            )
-            with books_only():
-                books = _values(kpis_compute(window=win, kpis=FROM_STATE))
-            assert stored == books, (today, win)
-            compared += len(books)
+            compared += len(_stored_equal_books(win, FROM_STATE, today))
         for win in _follow_up_windows(today):
-            stored = _values(
-                KpiSnapshot.objects.filter(
-                    period=win.period, period_start=win.start, kpi__in=FOLLOW_UP
-                )
-            )
-            with books_only():
-                books = _values(kpis_compute(window=win, kpis=FOLLOW_UP))
-            assert stored == books, (today, win)
+            books = _stored_equal_books(win, FOLLOW_UP, today)
             if win.finished:  # a comparable population to compare
                 assert books[("challenge_repeat_others", "all")][3] > 0
             compared += len(books)
