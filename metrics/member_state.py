@@ -169,11 +169,7 @@ def _touched_sql(mark: MemberStateMark, today: dt.date) -> tuple[str, list]:
     parts.append(
         PointLot.objects.filter(expires_at__gte=m0, expires_at__lte=m1).values("member_id")
     )
-    parts.append(
-        TierChange.objects.filter(Q(changed_at__gte=m0) | Q(changed_at__gte=since)).values(
-            "member_id"
-        )
-    )
+    parts.append(TierChange.objects.filter(changed_at__gte=m0).values("member_id"))
     new_stage = dt.timedelta(days=NEW_MEMBER_DAYS)
     member_edges = [
         Q(joined_at__gte=m0, joined_at__lt=m1),

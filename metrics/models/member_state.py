@@ -22,6 +22,20 @@ class MemberStateMark(models.Model):
         return f"member state at {self.as_of}"
 
 
+class MemberDimensions(models.Model):
+    """A member's dimensions on a day, as metrics.kpis.segments defines them (d_<name>)."""
+
+    d_segment = models.CharField(max_length=10)
+    d_tier = models.CharField(max_length=20)
+    d_store = models.CharField(max_length=20)
+    d_cohort = models.DateField(null=True)
+    d_age = models.CharField(max_length=8)
+    d_gender = models.CharField(max_length=12)
+
+    class Meta:
+        abstract = True
+
+
 class PurchaseMeasures(models.Model):
     """Purchases counting at the cutoff T and their net amount: the trailing year (y), the
     trailing repeat window (r, LOYALTY_REPEAT_MONTHS), and each current period (day, week,
@@ -49,7 +63,7 @@ class PurchaseMeasures(models.Model):
         abstract = True
 
 
-class MemberState(PurchaseMeasures):
+class MemberState(MemberDimensions, PurchaseMeasures):
     """One member at the cutoff T (`MemberStateMark.as_of`): the dimensions on the day before
     (the state at the end of T - 1, as `metrics.kpis.segments` defines them) and the measures
     at T. `version` is the cutoff of the update that last recomputed the row: a row untouched
@@ -59,12 +73,6 @@ class MemberState(PurchaseMeasures):
         "members.Member", primary_key=True, on_delete=models.CASCADE, related_name="+"
     )
     version = models.DateField()
-    d_segment = models.CharField(max_length=10)
-    d_tier = models.CharField(max_length=20)
-    d_store = models.CharField(max_length=20)
-    d_cohort = models.DateField(null=True)
-    d_age = models.CharField(max_length=8)
-    d_gender = models.CharField(max_length=12)
     joined_at = models.DateTimeField()
     is_member = models.SmallIntegerField()  # joined before T, not withdrawn before T
     active = models.SmallIntegerField()  # a member with a purchase counting at T in the lapse
@@ -121,7 +129,7 @@ class MemberActiveSpan(models.Model):
         return f"member {self.member_id} active {self.starts_at}..{self.ends_at}"
 
 
-class MemberPeriodBase(models.Model):
+class MemberPeriodBase(MemberDimensions):
     """Churn's base for a current period: a member who was active at the period's start and
     whose row has been recomputed since (MemberState.version after the start), with their
     dimensions on the day before the start, from the books. A member whose row is older than
@@ -130,12 +138,6 @@ class MemberPeriodBase(models.Model):
     member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
     period = models.CharField(max_length=8)
     start = models.DateField()
-    d_segment = models.CharField(max_length=10)
-    d_tier = models.CharField(max_length=20)
-    d_store = models.CharField(max_length=20)
-    d_cohort = models.DateField(null=True)
-    d_age = models.CharField(max_length=8)
-    d_gender = models.CharField(max_length=12)
 
     class Meta:
         verbose_name = "KPI member period base"
