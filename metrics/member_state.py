@@ -88,18 +88,20 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
     """Move the member state to cutoff `today`: incrementally from the last cutoff, or from
     scratch when there is none, the settings it was computed with changed, it is ahead of
     `today`, or `rebuild` is asked for."""
-    mark = MemberStateMark.objects.first()
-    if not rebuild and mark is not None and _same_settings(mark) and mark.as_of == today:
-        return StateUpdate(today, False, 0)
-    fresh = rebuild or mark is None or not _same_settings(mark) or mark.as_of > today
-    read_at = timezone.now()
-    # A rebuild reads everything (bitmap and sequential scans); a night, a few members' rows.
-    with transaction.atomic(), kpi_plans(index_scans=not fresh):
-        if fresh:
-            members = _recompute(today, among=None)
-        else:
-            _temporary(TOUCHED, _touched_sql(mark, today))
-            members = _recompute(today, among=_touched(), mark=mark)
+    with transaction.atomic():
+        # One update at a time: a second run waits here, then finds the state moved on.
+        mark = MemberStateMark.objects.select_for_update().first()
+        if not rebuild and mark is not None and _same_settings(mark) and mark.as_of == today:
+            return StateUpdate(today, False, 0)
+        fresh = rebuild or mark is None or not _same_settings(mark) or mark.as_of > today
+        read_at = timezone.now()
+        # A rebuild reads everything (bitmap and sequential scans); a night, a few members'.
+        with kpi_plans(index_scans=not fresh):
+            if fresh:
+                members = _recompute(today, among=None)
+            else:
+                _temporary(TOUCHED, _touched_sql(mark, today))
+                members = _recompute(today, among=_touched(), mark=mark)
         MemberStateMark.objects.update_or_create(
             pk=1,
             defaults={
