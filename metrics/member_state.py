@@ -3,9 +3,10 @@
 The state (metrics.models.member_state) holds, per member, the dimensions on the day before
 the cutoff T and the measures at T that the nightly KPIs aggregate: membership, activity,
 dormancy, points outstanding, and the purchases counting at T of the trailing year, the
-trailing repeat window and each current period (per member and per member and channel).
-Every value is computed by the calculators' own definitions (metrics.kpis.activity,
-segments, points), restricted to the members being recomputed.
+trailing repeat window and each current period (per member and per member and channel),
+and the member's active spans (when they were active, for any past instant). Every value
+is computed by the calculators' own definitions (metrics.kpis.activity, segments, points),
+restricted to the members being recomputed.
 
 Moving the state from T0 to T recomputes only the members whose row may differ ("touched"),
 found by index range scans over what changed between the two cutoffs:
@@ -21,7 +22,8 @@ may take in more members than needed, never fewer.
 
 Before a touched member's row is replaced, churn's base of each current period is kept for
 them (MemberPeriodBase): their row untouched since the period's start still described them
-at the start; once touched, the start's state would be lost.
+at the start; once touched, the start's state would be lost. Members with rows recorded
+late or a changed profile get theirs from the books instead.
 """
 
 import datetime as dt
