@@ -55,7 +55,7 @@ from loyalty.localtime import local_midnight
 from .kpis import activity
 from .kpis.plans import kpi_plans
 from .kpis.points import outstanding_facts
-from .kpis.rollup import compiled, members_at
+from .kpis.rollup import compiled, create_temporary, drop_temporary, members_at
 from .kpis.segments import DIMENSIONS
 from .kpis.state import PURCHASE_COLUMNS, state_windows
 from .models import (
@@ -102,7 +102,7 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
             if fresh:
                 members = _recompute(today, among=None)
             else:
-                _temporary(TOUCHED, _touched_sql(mark, today))
+                create_temporary(TOUCHED, _touched_sql(mark, today))
                 members = _recompute(today, among=_touched(), mark=mark)
         MemberStateMark.objects.update_or_create(
             pk=1,
@@ -114,7 +114,7 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
             },
         )
         for table in (TOUCHED, CHANNELS, ROWS, BASE, LATE):
-            _drop(table)
+            drop_temporary(table)
     return StateUpdate(today, fresh, members)
 
 
@@ -228,8 +228,8 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
     state at `today`, and their part of churn's base of each current period."""
     at = local_midnight(today)
     starts = state_windows(today)
-    _temporary(CHANNELS, _channel_facts(at, starts, among))
-    _temporary(ROWS, _rows(today, at, among))
+    create_temporary(CHANNELS, _channel_facts(at, starts, among))
+    create_temporary(ROWS, _rows(today, at, among))
     q = connection.ops.quote_name
     row_columns = [f.column for f in MemberState._meta.concrete_fields]
     channel_columns = _channel_columns()
@@ -326,11 +326,11 @@ def member_state_differences(today: dt.date) -> list[int]:
     state = q(MemberState._meta.db_table)
     channel_state = q(MemberChannelState._meta.db_table)
     with transaction.atomic():
-        _temporary(CHANNELS, _channel_facts(at, starts, None))
-        _temporary(ROWS, _rows(today, at, None))
+        create_temporary(CHANNELS, _channel_facts(at, starts, None))
+        create_temporary(ROWS, _rows(today, at, None))
         channels, params = _channel_select(starts)
         spans_sql, spans_params = _spans(None)
-        _temporary(
+        create_temporary(
             SPANS,
             (
                 "SELECT s.member_id, s.starts_at, s.ends_at, r.last_purchase_at"  # noqa: S608
@@ -358,7 +358,7 @@ def member_state_differences(today: dt.date) -> list[int]:
             )
             differing = sorted(row[0] for row in cursor.fetchall())
         for table in (CHANNELS, ROWS, SPANS):
-            _drop(table)
+            drop_temporary(table)
     return differing
 
 
@@ -501,7 +501,7 @@ def _keep_bases(today: dt.date, mark: MemberStateMark) -> None:
         )
     )
     late.append(Member.objects.filter(changed_at__gte=since).values(member_id=F("pk")))
-    _temporary(LATE, _member_ids(late))
+    create_temporary(LATE, _member_ids(late))
     q = connection.ops.quote_name
     table, state = q(MemberPeriodBase._meta.db_table), q(MemberState._meta.db_table)
     columns = ", ".join(q(f"d_{name}") for name in DIMENSIONS)
@@ -541,7 +541,7 @@ def _period_bases(today: dt.date, among) -> None:
                     [start],
                 )
             # The base's members first: the dimensions' lookups then probe one small set.
-            _temporary(BASE, compiled(active.values("member_id").distinct()))
+            create_temporary(BASE, compiled(active.values("member_id").distinct()))
             members_sql, params = compiled(
                 members_at(
                     start - _DAY,
@@ -555,20 +555,3 @@ def _period_bases(today: dt.date, among) -> None:
                     f" SELECT m.{q('id')}, %s, %s, {columns} FROM ({members_sql}) m",
                     [period, start, *params],
                 )
-
-
-# --- Temporary tables ------------------------------------------------------------------------
-
-
-def _temporary(table: str, query: tuple[str, list]) -> None:
-    sql, params = query
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {table} AS {sql}", params)
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ANALYZE {table}")
-
-
-def _drop(table: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")

@@ -100,6 +100,14 @@ def _members_table(at: dt.date) -> str:
 def temporary_table(table: str, query: Sql) -> str:
     """`query`'s rows as temporary table `table` (a plain name starting "kpi_"), dropped when
     the active sharing block ends."""
+    create_temporary(table, query)
+    on_sharing_exit(lambda: drop_temporary(table))
+    return table
+
+
+def create_temporary(table: str, query: Sql) -> None:
+    """`query`'s rows as temporary table `table` (a plain name starting "kpi_"), replacing
+    one of that name; the caller drops it (drop_temporary)."""
     if not table.startswith("kpi_"):
         raise ValueError(f"not a KPI run's table: {table!r}")
     _identifier(table)
@@ -110,12 +118,11 @@ def temporary_table(table: str, query: Sql) -> str:
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {table}")  # temporary tables are never auto-analysed
 
-    def drop() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
-    on_sharing_exit(drop)
-    return table
+def drop_temporary(table: str) -> None:
+    _identifier(table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def rollup(
