@@ -58,6 +58,13 @@ from .kpis.points import outstanding_facts
 from .kpis.rollup import compiled, create_temporary, drop_temporary, members_at
 from .kpis.segments import DIMENSIONS
 from .kpis.state import PURCHASE_COLUMNS, state_windows
+from .member_state_totals import (
+    totals_add,
+    totals_compact,
+    totals_rebuild,
+    totals_roll,
+    totals_subtract,
+)
 from .models import (
     MemberActiveSpan,
     MemberChannelState,
@@ -233,7 +240,9 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
     q = connection.ops.quote_name
     row_columns = [f.column for f in MemberState._meta.concrete_fields]
     channel_columns = _channel_columns()
+    touched = f"SELECT member_id FROM {TOUCHED}"  # noqa: S608
     if among is not None:
+        totals_subtract(as_of=mark.as_of, among=touched)
         _keep_bases(today, mark)
     with connection.cursor() as cursor:
         if among is None:
@@ -273,6 +282,12 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
                 " WHERE period = %s AND start < %s",
                 [period, starts[period]],
             )
+    if among is None:
+        totals_rebuild(as_of=today)
+    else:
+        totals_roll(old=mark.as_of, new=today)
+        totals_add(as_of=today, among=touched)
+        totals_compact()
     return members
 
 

@@ -3,8 +3,9 @@ state"): the totals the nightly's calculators take from it instead of the books 
 state is at their window's cutoff.
 
 The state's rows hold each member's dimensions on the day before the cutoff T and their
-measures at T, so every total is one `GROUP BY GROUPING SETS` pass over a narrow table of
-one row per member (and one for member and channel), whatever the length of the history.
+measures at T; the totals tables hold those rows' facts summed per combination of the
+dimensions (metrics.member_state_totals keeps them), so every total is one `GROUP BY
+GROUPING SETS` pass over a few thousand rows, whatever the number of members.
 Each answer equals what the calculator computes from the books (tests/metrics/
 test_member_state.py runs both over the same nights); a window the state cannot answer
 (another cutoff, a churn period whose start the state did not see) goes to the books.
@@ -28,6 +29,26 @@ from .segments import DIMENSIONS, local_midnight
 # trailing year (y), the trailing repeat window (r) and each current period.
 WINDOWS = ("y", "r", *PERIODS)
 PURCHASE_COLUMNS = tuple(f"{key}_{measure}" for key in WINDOWS for measure in ("purchases", "net"))
+
+# The sums the totals tables keep (metrics.models.member_state, MemberStateTotals and
+# MemberChannelTotals: the columns of those names), and the dimensions' columns.
+PURCHASE_SUMS = tuple(
+    f"{key}_{measure}" for key in WINDOWS for measure in ("purchases", "net", "buyer", "repeater")
+)
+STATE_SUMS = (
+    "is_member",
+    "active",
+    "dormant",
+    "points_row",
+    "points",
+    "holder",
+    *PURCHASE_SUMS,
+    *(f"new_{period}" for period in PERIODS),
+    *(f"base_{period}" for period in PERIODS),
+)
+CHANNEL_SUMS = ("active", *PURCHASE_SUMS)
+BASE_SUMS = ("base", "lost")
+DIMENSION_KEYS = tuple(f"d_{name}" for name in DIMENSIONS)
 
 _ENABLED: ContextVar[bool] = ContextVar("kpi_member_state", default=True)
 
@@ -102,14 +123,6 @@ def _purchase_facts(as_of: dt.date) -> tuple[list[str], list]:
     return columns, params
 
 
-def _purchase_aggregates() -> dict[str, str]:
-    return {
-        f"{key}_{measure}": f"SUM({{{key}_{measure}}})"
-        for key in WINDOWS
-        for measure in ("purchases", "net", "buyer", "repeater")
-    }
-
-
 def dimensions_table(day: dt.date) -> str | None:
     """The state's table when it holds every member's dimensions on `day` (a state at
     cutoff day + 1), for any rollup to join; None otherwise."""
@@ -118,12 +131,16 @@ def dimensions_table(day: dt.date) -> str | None:
     return _table("MemberState")
 
 
-def _totals(as_of: dt.date) -> dict[str, dict]:
-    """One pass over the member rows: every total the state answers, by "all" and each
-    member dimension."""
+def _among(among: str | None) -> str:
+    return f" WHERE member_id IN ({among})" if among else ""
+
+
+def member_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
+    """Per state row (of the members the subquery `among` names; None: all): the member's
+    dimensions (d_<name>) and the facts the totals sum (STATE_SUMS), as at cutoff `as_of`."""
     starts = state_windows(as_of)
     end = local_midnight(as_of)
-    dims = ", ".join(f"d_{name} AS {name}" for name in DIMENSIONS)
+    dims = ", ".join(f"d_{name}" for name in DIMENSIONS)
     purchases, params = _purchase_facts(as_of)
     periods = []
     for period in PERIODS:
@@ -131,55 +148,62 @@ def _totals(as_of: dt.date) -> dict[str, dict]:
             f"CASE WHEN joined_at >= %s AND joined_at < %s THEN 1 ELSE 0 END AS new_{period}"
         )
         params += [_instant(local_midnight(starts[period])), _instant(end)]
+    for period in PERIODS:
         periods.append(f"CASE WHEN version <= %s AND active = 1 THEN 1 ELSE 0 END AS base_{period}")
         params.append(starts[period])
-    facts = (
-        f"SELECT member_id, {dims}, is_member, active, dormant, points_row,"  # noqa: S608
+    sql = (
+        f"SELECT {dims}, is_member, active, dormant, points_row,"  # noqa: S608
         " CASE WHEN points_row = 1 THEN points ELSE 0 END AS points,"
         " CASE WHEN points > 0 THEN 1 ELSE 0 END AS holder, "
         + ", ".join(purchases + periods)
-        + f" FROM {_table('MemberState')}"
+        + f" FROM {_table('MemberState')}{_among(among)}"
     )
-    aggregates = {
-        name: f"SUM({{{name}}})"
-        for name in ("is_member", "active", "dormant", "points_row", "points", "holder")
-    }
-    aggregates |= _purchase_aggregates()
-    for period in PERIODS:
-        aggregates[f"new_{period}"] = f"SUM({{new_{period}}})"
-        aggregates[f"base_{period}"] = f"SUM({{base_{period}}})"
-    return rollup(
-        facts=_cube(facts, params, DIMENSIONS, aggregates),
-        aggregates=aggregates,
-        at=None,
-        dims=(),
-        fact_dims=DIMENSIONS,
-    )
+    return sql, params
 
 
-def _cube(facts: str, params: list, keys, aggregates: dict[str, str]) -> tuple[str, list]:
-    """The facts summed per combination of `keys` first (every aggregate is a sum): the
-    rollup's grouping sets then add up some ten thousand rows, not a million."""
-    q = connection.ops.quote_name
-    keys = ", ".join(q(key) for key in keys)
-    sums = ", ".join(f"SUM({q(name)}) AS {q(name)}" for name in aggregates)
-    return f"SELECT {keys}, {sums} FROM ({facts}) c GROUP BY {keys}", params  # noqa: S608
-
-
-def _channel_totals(as_of: dt.date) -> dict[str, dict]:
+def channel_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
+    """Per channel state row: the channel and the facts the channel totals sum."""
     purchases, params = _purchase_facts(as_of)
-    facts = (
-        f"SELECT member_id, channel, active, {', '.join(purchases)}"  # noqa: S608
-        f" FROM {_table('MemberChannelState')}",
-        params,
+    sql = (
+        f"SELECT channel, active, {', '.join(purchases)}"  # noqa: S608
+        f" FROM {_table('MemberChannelState')}{_among(among)}"
     )
-    aggregates = {"active": "SUM({active})", **_purchase_aggregates()}
+    return sql, params
+
+
+def base_facts(among: str | None = None) -> tuple[str, list]:
+    """Per kept churn base row: its period, start and dimensions; lost if not active at the
+    state's cutoff."""
+    dims = ", ".join(f"b.d_{name}" for name in DIMENSIONS)
+    where = f" WHERE b.member_id IN ({among})" if among else ""
+    sql = (
+        f"SELECT b.period, b.start, {dims}, 1 AS base,"  # noqa: S608
+        " CASE WHEN s.active = 1 THEN 0 ELSE 1 END AS lost"
+        f" FROM {_table('MemberPeriodBase')} b"
+        f" INNER JOIN {_table('MemberState')} s ON s.member_id = b.member_id{where}"
+    )
+    return sql, []
+
+
+def _sums_of(table: str, keys: tuple[str, ...], names: tuple[str, ...], where: str = ""):
+    """A rollup's facts and aggregates over a totals table (`keys` are read as the dimension
+    names the rollup groups by)."""
+    columns = ", ".join([*(f"{key} AS {key.removeprefix('d_')}" for key in keys), *names])
+    facts = f"SELECT {columns} FROM {_table(table)}{where}"  # noqa: S608
+    return facts, {name: f"SUM({{{name}}})" for name in names}
+
+
+def _totals() -> dict[str, dict]:
+    """The member totals by "all" and each member dimension: a rollup of the few thousand
+    rows of MemberStateTotals."""
+    facts, aggregates = _sums_of("MemberStateTotals", DIMENSION_KEYS, STATE_SUMS)
+    return rollup(facts=(facts, []), aggregates=aggregates, at=None, dims=(), fact_dims=DIMENSIONS)
+
+
+def _channel_totals() -> dict[str, dict]:
+    facts, aggregates = _sums_of("MemberChannelTotals", ("channel",), CHANNEL_SUMS)
     rows = rollup(
-        facts=_cube(*facts, ("channel",), aggregates),
-        aggregates=aggregates,
-        at=None,
-        dims=(),
-        fact_dims=("channel",),
+        facts=(facts, []), aggregates=aggregates, at=None, dims=(), fact_dims=("channel",)
     )
     rows.pop("all")
     return rows
@@ -194,7 +218,7 @@ def totals(as_of: dt.date) -> dict[str, dict] | None:
 
 
 def _all_totals(as_of: dt.date) -> dict[str, dict]:
-    return {**_totals(as_of), **_channel_totals(as_of)}
+    return {**_totals(), **_channel_totals()}
 
 
 def counted(as_of: dt.date, measure: str, *, channels: bool = False) -> dict[str, int] | None:
@@ -313,17 +337,11 @@ def churn(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]] | None:
         return None
     period = periods[0]
     rows = totals(end)
-    dims = ", ".join(f"b.d_{name} AS {name}" for name in DIMENSIONS)
-    facts = (
-        f"SELECT b.member_id, {dims}, 1 AS base,"  # noqa: S608
-        " CASE WHEN s.active = 1 THEN 0 ELSE 1 END AS lost"
-        f" FROM {_table('MemberPeriodBase')} b"
-        f" INNER JOIN {_table('MemberState')} s ON s.member_id = b.member_id"
-        " WHERE b.period = %s AND b.start = %s"
+    facts, aggregates = _sums_of(
+        "MemberPeriodBaseTotals", DIMENSION_KEYS, BASE_SUMS, " WHERE period = %s AND start = %s"
     )
-    aggregates = {"base": "SUM({base})", "lost": "SUM({lost})"}
     kept = rollup(
-        facts=_cube(facts, [period, start], DIMENSIONS, aggregates),
+        facts=(facts, [period, start]),
         aggregates=aggregates,
         at=None,
         dims=(),

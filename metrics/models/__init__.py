@@ -3,9 +3,12 @@ from .kpis import KpiFillState, KpiSnapshot, KpiTarget
 from .member_state import (
     MemberActiveSpan,
     MemberChannelState,
+    MemberChannelTotals,
     MemberPeriodBase,
+    MemberPeriodBaseTotals,
     MemberState,
     MemberStateMark,
+    MemberStateTotals,
 )
 from .surveys import Answer, Question, Survey, SurveyResponse
 
@@ -17,9 +20,12 @@ __all__ = [
     "KpiTarget",
     "MemberActiveSpan",
     "MemberChannelState",
+    "MemberChannelTotals",
     "MemberPeriodBase",
+    "MemberPeriodBaseTotals",
     "MemberState",
     "MemberStateMark",
+    "MemberStateTotals",
     "Question",
     "Survey",
     "SurveyResponse",

@@ -149,3 +149,93 @@ class MemberPeriodBase(MemberDimensions):
 
     def __str__(self) -> str:
         return f"member {self.member_id} in the base of {self.period} {self.start}"
+
+
+class PurchaseSums(models.Model):
+    """Sums over members of the purchase measures at the cutoff, per window: purchases, net
+    amount, buyers (>= 1 purchase) and repeat buyers (>= 2). A current period's count only
+    the rows of that period."""
+
+    y_purchases = models.BigIntegerField()
+    y_net = models.BigIntegerField()
+    y_buyer = models.BigIntegerField()
+    y_repeater = models.BigIntegerField()
+    r_purchases = models.BigIntegerField()
+    r_net = models.BigIntegerField()
+    r_buyer = models.BigIntegerField()
+    r_repeater = models.BigIntegerField()
+    day_purchases = models.BigIntegerField()
+    day_net = models.BigIntegerField()
+    day_buyer = models.BigIntegerField()
+    day_repeater = models.BigIntegerField()
+    week_purchases = models.BigIntegerField()
+    week_net = models.BigIntegerField()
+    week_buyer = models.BigIntegerField()
+    week_repeater = models.BigIntegerField()
+    month_purchases = models.BigIntegerField()
+    month_net = models.BigIntegerField()
+    month_buyer = models.BigIntegerField()
+    month_repeater = models.BigIntegerField()
+    quarter_purchases = models.BigIntegerField()
+    quarter_net = models.BigIntegerField()
+    quarter_buyer = models.BigIntegerField()
+    quarter_repeater = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class MemberStateTotals(MemberDimensions, PurchaseSums):
+    """The member state's KPI facts summed per combination of the dimensions, at the state's
+    cutoff (metrics.member_state_totals): kept by each update from the touched members' old
+    and new rows, so the nightly totals add up a few thousand rows, not a million."""
+
+    is_member = models.BigIntegerField()
+    active = models.BigIntegerField()
+    dormant = models.BigIntegerField()
+    points_row = models.BigIntegerField()
+    points = models.BigIntegerField()
+    holder = models.BigIntegerField()  # members with points outstanding above zero
+    new_day = models.BigIntegerField()  # joined in the current period, before the cutoff
+    new_week = models.BigIntegerField()
+    new_month = models.BigIntegerField()
+    new_quarter = models.BigIntegerField()
+    base_day = models.BigIntegerField()  # active, in a row older than the period's start
+    base_week = models.BigIntegerField()
+    base_month = models.BigIntegerField()
+    base_quarter = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "KPI member state totals"
+
+    def __str__(self) -> str:
+        return f"members {self.d_segment}/{self.d_tier}/{self.d_store}: {self.is_member}"
+
+
+class MemberChannelTotals(PurchaseSums):
+    """MemberChannelState summed per channel, kept like MemberStateTotals."""
+
+    channel = models.CharField(max_length=10)
+    active = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "KPI member channel totals"
+
+    def __str__(self) -> str:
+        return f"channel {self.channel}: {self.active} active"
+
+
+class MemberPeriodBaseTotals(MemberDimensions):
+    """MemberPeriodBase summed per period start and dimensions: the kept part of churn's
+    base and, of it, the members not active at the cutoff (lost)."""
+
+    period = models.CharField(max_length=8)
+    start = models.DateField()
+    base = models.BigIntegerField()
+    lost = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "KPI member period base totals"
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.start}: {self.lost} of {self.base} lost"

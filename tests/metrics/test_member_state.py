@@ -23,10 +23,12 @@ from metrics.kpis import state
 from metrics.kpis.challenges import FOLLOW_UP_DAYS
 from metrics.kpis.state import books_only
 from metrics.member_state import member_state_differences, member_state_update
+from metrics.member_state_totals import totals_differences
 from metrics.models import (
     KpiSnapshot,
     MemberState,
     MemberStateMark,
+    MemberStateTotals,
 )
 from metrics.periods import PERIODS
 from metrics.snapshots import kpis_compute, kpis_nightly, window_containing
@@ -204,6 +206,8 @@ def test_nights_from_the_state_equal_the_books_and_a_rebuild(monkeypatch):
             compared += len(books)
         # The state kept night after night is the state rebuilt from the books.
         assert member_state_differences(today) == [], today
+        # Its totals, moved by the touched members alone, are the sums of its rows.
+        assert totals_differences(as_of=today) == [], today
     # Every night, every KPI and segment that the state answers was compared.
     assert compared > 10_000
     # The state answered them (the windows did not go to the books).
@@ -241,6 +245,15 @@ def test_the_state_command_checks_and_rebuilds():
     MemberState.objects.filter(member=who).update(y_net=1)
     with pytest.raises(CommandError, match=rf"^1 members differ from the books \(ids {who.pk}\)"):
         call_command("kpis", "state", "--check", stdout=io.StringIO())
+    # So are totals that no longer add up the rows.
+    MemberState.objects.filter(member=who).update(y_net=3000)
+    MemberStateTotals.objects.update(y_net=2999)
+    with pytest.raises(
+        CommandError,
+        match=r"^The totals in metrics_memberstatetotals differ from the member state's rows",
+    ):
+        call_command("kpis", "state", "--check", stdout=io.StringIO())
+    MemberState.objects.filter(member=who).update(y_net=1)
     out = io.StringIO()
     call_command("kpis", "state", "--rebuild", "--check", stdout=out)
     lines = out.getvalue().splitlines()

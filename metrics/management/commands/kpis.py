@@ -12,6 +12,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from metrics.member_state import member_state_differences, member_state_update
+from metrics.member_state_totals import totals_differences
 from metrics.models import MemberStateMark
 from metrics.snapshots import KpiRunError, RunResult, kpis_nightly, kpis_recompute
 
@@ -108,6 +109,12 @@ class Command(BaseCommand):
                 shown = ", ".join(str(pk) for pk in differing[:20])
                 raise CommandError(
                     f"{len(differing)} members differ from the books (ids {shown}); "
+                    "run 'kpis state --rebuild'"
+                )
+            tables = totals_differences(as_of=mark.as_of)
+            if tables:
+                raise CommandError(
+                    f"The totals in {', '.join(tables)} differ from the member state's rows; "
                     "run 'kpis state --rebuild'"
                 )
             self.stdout.write("It equals the books.")
