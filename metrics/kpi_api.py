@@ -34,15 +34,17 @@ _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 def validate_kpi(value: str) -> None:
     if value not in kpi_registry():
         shown = value if _PRINTABLE.match(value) and len(value) <= 40 else "?"
+        # The value travels as a parameter: django-filter formats the message with them, and
+        # a "%" the caller typed must not read as a placeholder.
         raise forms.ValidationError(
-            _("Unknown KPI %(kpi)s: use a KPI code from docs/metrics.md.") % {"kpi": shown}
+            _("Unknown KPI %(kpi)s: use a KPI code from docs/metrics.md."), params={"kpi": shown}
         )
 
 
 def validate_segment(value: str) -> None:
     problem = segment_error(value)
     if problem:
-        raise forms.ValidationError(problem)
+        raise forms.ValidationError("%(problem)s", params={"problem": problem})
 
 
 class KpiFilterForm(forms.Form):
