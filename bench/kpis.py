@@ -181,8 +181,13 @@ def postgres_times(statements) -> tuple[float, list]:
     with kpi_plans(), connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
-            results.append(cursor.fetchall() if cursor.description else None)
+            results.append(cursor.fetchall() if _query(sql) else None)
     return time.perf_counter() - started, results
+
+
+def _query(sql: str) -> bool:
+    """A statement whose rows are compared (a write's RETURNING ids are not)."""
+    return sql.lstrip().upper().startswith(("SELECT", "WITH"))
 
 
 _TABLE = re.compile(r'(?:FROM|JOIN)\s+"([a-z0-9_]+)"')
@@ -230,8 +235,18 @@ def duckdb_copy(path: Path, tables: list[str]):
 _PLACEHOLDER = re.compile(r"%s")
 
 
+_UNNEST = re.compile(r"SELECT \* FROM UNNEST\((.*)\)( RETURNING .*)?$")
+_ARRAY = re.compile(r"\(%s\)::[a-z0-9() ]+\[\]")
+
+
 def duckdb_sql(sql: str) -> str:
-    """Django's PostgreSQL statement with DuckDB's placeholders; nothing else changes."""
+    """Django's PostgreSQL statement with DuckDB's placeholders; nothing else changes, but
+    for a bulk insert's `SELECT * FROM UNNEST(a, b, ...)` (PostgreSQL's zip of arrays),
+    which DuckDB writes `SELECT UNNEST(a), UNNEST(b), ...`."""
+    bulk = _UNNEST.search(sql)
+    if bulk:
+        arrays = ", ".join(f"UNNEST({array})" for array in _ARRAY.findall(bulk[1]))
+        sql = sql[: bulk.start()] + f"SELECT {arrays}{bulk[2] or ''}"
     return _PLACEHOLDER.sub("?", sql).replace("%%", "%")
 
 
@@ -243,7 +258,7 @@ def duckdb_times(db, statements) -> tuple[float, list]:
             results.append(None)
             continue
         cursor = db.execute(duckdb_sql(sql), list(params))
-        results.append(cursor.fetchall() if cursor.description else None)
+        results.append(cursor.fetchall() if _query(sql) else None)
     return time.perf_counter() - started, results
 
 

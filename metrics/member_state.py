@@ -282,6 +282,10 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
                 " WHERE period = %s AND start < %s",
                 [period, starts[period]],
             )
+        if connection.vendor == "postgresql":
+            # The statistics must see the night's bases: planned as if the current period
+            # had none, summing the touched members' took two minutes, not one second.
+            cursor.execute(f"ANALYZE {q(MemberPeriodBase._meta.db_table)}")
     if among is None:
         totals_rebuild(as_of=today)
     else:

@@ -1,7 +1,7 @@
 """Keeping the member state's totals (docs/metrics.md, "Member state"): MemberStateTotals,
 MemberChannelTotals and MemberPeriodBaseTotals hold the state rows' KPI facts
-(metrics.kpis.state.member_facts, channel_facts, base_facts) summed per combination of the
-dimensions, at the state's cutoff.
+(metrics.kpis.state.member_facts, channel_facts, base_facts) summed per segment ("all" and
+each dimension's values, as the snapshots name them), at the state's cutoff.
 
 An update from cutoff T0 to T moves them by the touched members alone:
 1. before their rows change, their facts as at T0 are subtracted;
@@ -11,21 +11,23 @@ An update from cutoff T0 to T moves them by the touched members alone:
    before the new start describes the member at the start); the kept bases of ended
    periods go;
 3. after their rows are replaced, their facts as at T are added;
-4. rows of one combination are summed into one, and combinations summing to nothing go.
+4. the rows of a segment are summed into one, and segments summing to nothing go.
 The outcome equals the sums of every row's facts at T (`totals_differences` checks it):
 an untouched row's facts at T are its facts at T0 moved on as in 2 (its trailing windows
-cannot move without the member being touched).
+cannot move without the member being touched). Each step sums its members' facts in one
+statement per table (metrics.kpis.rollup) and writes some seventy rows.
 """
 
 import datetime as dt
+from collections.abc import Iterator
 
-from django.db import connection
+from django.db.models import Model, Sum
 
-from .kpis.rollup import create_temporary, drop_temporary
+from .kpis.rollup import rollup, whole
+from .kpis.segments import DIMENSIONS
 from .kpis.state import (
     BASE_SUMS,
     CHANNEL_SUMS,
-    DIMENSION_KEYS,
     STATE_SUMS,
     base_facts,
     channel_facts,
@@ -35,120 +37,116 @@ from .kpis.state import (
 from .models import MemberChannelTotals, MemberPeriodBaseTotals, MemberStateTotals
 from .periods import PERIODS
 
-SUMMED = "kpi_state_summed"
-# (model, grouping columns, summed columns) of each totals table.
+# (model, key fields besides the segment, summed fields) of each totals table.
 _TABLES = (
-    (MemberStateTotals, DIMENSION_KEYS, STATE_SUMS),
-    (MemberChannelTotals, ("channel",), CHANNEL_SUMS),
-    (MemberPeriodBaseTotals, ("period", "start", *DIMENSION_KEYS), BASE_SUMS),
+    (MemberStateTotals, (), STATE_SUMS),
+    (MemberChannelTotals, (), CHANNEL_SUMS),
+    (MemberPeriodBaseTotals, ("period", "start"), BASE_SUMS),
 )
+Sums = dict[tuple, dict[str, int]]  # {(*keys, segment): {sum: value}}
 
 
-def _facts(as_of: dt.date, among: str | None):
-    return (member_facts(as_of, among), channel_facts(as_of, among), base_facts(among))
+def _summed(facts, names, fact_dims) -> dict[str, dict[str, int]]:
+    rows = rollup(
+        facts=facts,
+        aggregates={name: f"SUM({{{name}}})" for name in names},
+        at=None,
+        dims=(),
+        fact_dims=fact_dims,
+    )
+    return {
+        segment: {name: whole(row[name]) for name in names}
+        for segment, row in rows.items()
+        if any(row[name] for name in names)
+    }
 
 
-def _insert(facts, *, sign: int) -> None:
-    """Each totals table gets `facts`' rows summed per combination, times `sign`."""
-    q = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        for (model, keys, sums), (sql, params) in zip(_TABLES, facts, strict=True):
-            grouped = ", ".join(q(key) for key in keys)
-            names = ", ".join(q(name) for name in sums)
-            summed = ", ".join(f"{sign} * SUM({q(name)})" for name in sums)
-            cursor.execute(
-                f"INSERT INTO {q(model._meta.db_table)} ({grouped}, {names})"  # noqa: S608
-                f" SELECT {grouped}, {summed} FROM ({sql}) f GROUP BY {grouped}",
-                params,
+def _sums(as_of: dt.date, among: str | None, *, bases_at: dt.date) -> Iterator[Sums]:
+    """The sums of each table over the rows of the members named by subquery `among`
+    (None: all) as at cutoff `as_of`; of the kept bases, the current periods' at `bases_at`."""
+    yield {(s,): v for s, v in _summed(member_facts(as_of, among), STATE_SUMS, DIMENSIONS).items()}
+    channels = _summed(channel_facts(as_of, among), CHANNEL_SUMS, ("channel",))
+    channels.pop("all", None)
+    yield {(s,): v for s, v in channels.items()}
+    bases: Sums = {}
+    for period, start in state_windows(bases_at).items():
+        if period in PERIODS:
+            facts = base_facts(period, start, among)
+            for segment, values in _summed(facts, BASE_SUMS, DIMENSIONS).items():
+                bases[(period, start, segment)] = values
+    yield bases
+
+
+def _write(sums_of_tables: Iterator[Sums], *, sign: int) -> None:
+    for (model, keys, _names), sums in zip(_TABLES, sums_of_tables, strict=True):
+        model.objects.bulk_create(
+            model(
+                **dict(zip((*keys, "segment"), key, strict=True)),
+                **{name: sign * value for name, value in values.items()},
             )
+            for key, values in sums.items()
+        )
 
 
 def totals_rebuild(*, as_of: dt.date) -> None:
     """The totals of the whole state at cutoff `as_of`."""
-    with connection.cursor() as cursor:
-        for model, _keys, _sums in _TABLES:
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
-    _insert(_facts(as_of, None), sign=1)
-    totals_compact()
+    for model, _keys, _names in _TABLES:
+        model.objects.all().delete()
+    _write(_sums(as_of, None, bases_at=as_of), sign=1)
 
 
 def totals_subtract(*, as_of: dt.date, among: str) -> None:
     """Step 1: the rows of the members named by subquery `among`, as at `as_of` (T0)."""
-    _insert(_facts(as_of, among), sign=-1)
+    _write(_sums(as_of, among, bases_at=as_of), sign=-1)
 
 
 def totals_roll(*, old: dt.date, new: dt.date) -> None:
     """Step 2: the untouched rows moved from cutoff `old` to `new`."""
-    q = connection.ops.quote_name
+    from django.db.models import F
+
     before, after = state_windows(old), state_windows(new)
-    with connection.cursor() as cursor:
-        for period in PERIODS:
-            if before[period] == after[period]:
-                continue
-            zero = ", ".join(
-                f"{q(f'{period}_{measure}')} = 0"
-                for measure in ("purchases", "net", "buyer", "repeater")
-            )
-            cursor.execute(
-                f"UPDATE {q(MemberStateTotals._meta.db_table)} SET {zero},"  # noqa: S608
-                f" {q(f'new_{period}')} = 0, {q(f'base_{period}')} = {q('active')}"
-            )
-            cursor.execute(f"UPDATE {q(MemberChannelTotals._meta.db_table)} SET {zero}")  # noqa: S608
-            cursor.execute(
-                f"DELETE FROM {q(MemberPeriodBaseTotals._meta.db_table)}"  # noqa: S608
-                " WHERE period = %s AND start < %s",
-                [period, after[period]],
-            )
+    for period in PERIODS:
+        if before[period] == after[period]:
+            continue
+        zero = {f"{period}_{m}": 0 for m in ("purchases", "net", "buyer", "repeater")}
+        MemberStateTotals.objects.update(
+            **zero, **{f"new_{period}": 0, f"base_{period}": F("active")}
+        )
+        MemberChannelTotals.objects.update(**zero)
+        MemberPeriodBaseTotals.objects.filter(period=period, start__lt=after[period]).delete()
 
 
 def totals_add(*, as_of: dt.date, among: str) -> None:
     """Step 3: the rows of the members named by subquery `among`, as at `as_of` (T)."""
-    _insert(_facts(as_of, among), sign=1)
+    _write(_sums(as_of, among, bases_at=as_of), sign=1)
+
+
+def _kept(model: type[Model], keys: tuple[str, ...], names: tuple[str, ...]) -> Sums:
+    rows = model.objects.values(*keys, "segment").annotate(**{n: Sum(n) for n in names})
+    return {
+        (*(row[k] for k in keys), row["segment"]): {n: whole(row[n]) for n in names}
+        for row in rows.order_by()
+        if any(row[n] for n in names)
+    }
 
 
 def totals_compact() -> None:
-    """Step 4: one row per combination, none that sums to nothing."""
-    q = connection.ops.quote_name
-    for model, keys, sums in _TABLES:
-        table = q(model._meta.db_table)
-        grouped = ", ".join(q(key) for key in keys)
-        names = ", ".join(q(name) for name in sums)
-        summed = ", ".join(f"SUM({q(name)}) AS {q(name)}" for name in sums)
-        nonzero = " OR ".join(f"{q(name)} <> 0" for name in sums)
-        create_temporary(
-            SUMMED,
-            (f"SELECT {grouped}, {summed} FROM {table} GROUP BY {grouped}", []),  # noqa: S608
+    """Step 4: one row per segment, none that sums to nothing."""
+    for model, keys, names in _TABLES:
+        kept = _kept(model, keys, names)
+        model.objects.all().delete()
+        model.objects.bulk_create(
+            model(**dict(zip((*keys, "segment"), key, strict=True)), **values)
+            for key, values in kept.items()
         )
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {table}")  # noqa: S608
-            cursor.execute(
-                f"INSERT INTO {table} ({grouped}, {names})"  # noqa: S608
-                f" SELECT {grouped}, {names} FROM {SUMMED} WHERE {nonzero}"
-            )
-        drop_temporary(SUMMED)
 
 
 def totals_differences(*, as_of: dt.date) -> list[str]:
-    """The totals tables whose rows differ from the sums of the state's rows at `as_of`
+    """The totals tables whose sums differ from the sums of the state's rows at `as_of`
     (empty when they are right). Writes nothing."""
-    q = connection.ops.quote_name
-    differing = []
-    with connection.cursor() as cursor:
-        for (model, keys, sums), (sql, params) in zip(_TABLES, _facts(as_of, None), strict=True):
-            grouped = ", ".join(q(key) for key in keys)
-            columns = ", ".join(q(c) for c in (*keys, *sums))
-            summed = ", ".join(f"SUM({q(name)}) AS {q(name)}" for name in sums)
-            nonzero = " OR ".join(f"{q(name)} <> 0" for name in sums)
-            fresh = (
-                f"SELECT * FROM (SELECT {grouped}, {summed} FROM ({sql}) f"  # noqa: S608
-                f" GROUP BY {grouped}) s WHERE {nonzero}"
-            )
-            kept = f"SELECT {columns} FROM {q(model._meta.db_table)}"  # noqa: S608
-            cursor.execute(
-                f"SELECT COUNT(*) FROM (SELECT * FROM ({fresh}) a EXCEPT {kept}) d"  # noqa: S608
-                f" UNION ALL SELECT COUNT(*) FROM ({kept} EXCEPT SELECT * FROM ({fresh}) b) e",
-                [*params, *params],
-            )
-            if any(count for (count,) in cursor.fetchall()):
-                differing.append(model._meta.db_table)
-    return differing
+    fresh = _sums(as_of, None, bases_at=as_of)
+    return [
+        model._meta.db_table
+        for (model, keys, names), sums in zip(_TABLES, fresh, strict=True)
+        if _kept(model, keys, names) != sums
+    ]

@@ -3,9 +3,9 @@ state"): the totals the nightly's calculators take from it instead of the books 
 state is at their window's cutoff.
 
 The state's rows hold each member's dimensions on the day before the cutoff T and their
-measures at T; the totals tables hold those rows' facts summed per combination of the
-dimensions (metrics.member_state_totals keeps them), so every total is one `GROUP BY
-GROUPING SETS` pass over a few thousand rows, whatever the number of members.
+measures at T; the totals tables hold those rows' facts summed per segment (kept by
+metrics.member_state_totals), so every total is read from some seventy rows, whatever the
+number of members.
 Each answer equals what the calculator computes from the books (tests/metrics/
 test_member_state.py runs both over the same nights); a window the state cannot answer
 (another cutoff, a churn period whose start the state did not see) goes to the books.
@@ -30,8 +30,8 @@ from .segments import DIMENSIONS, local_midnight
 WINDOWS = ("y", "r", *PERIODS)
 PURCHASE_COLUMNS = tuple(f"{key}_{measure}" for key in WINDOWS for measure in ("purchases", "net"))
 
-# The sums the totals tables keep (metrics.models.member_state, MemberStateTotals and
-# MemberChannelTotals: the columns of those names), and the dimensions' columns.
+# The sums the totals tables keep (metrics.models.member_state: MemberStateTotals,
+# MemberChannelTotals and MemberPeriodBaseTotals, the columns of those names).
 PURCHASE_SUMS = tuple(
     f"{key}_{measure}" for key in WINDOWS for measure in ("purchases", "net", "buyer", "repeater")
 )
@@ -48,7 +48,6 @@ STATE_SUMS = (
 )
 CHANNEL_SUMS = ("active", *PURCHASE_SUMS)
 BASE_SUMS = ("base", "lost")
-DIMENSION_KEYS = tuple(f"d_{name}" for name in DIMENSIONS)
 
 _ENABLED: ContextVar[bool] = ContextVar("kpi_member_state", default=True)
 
@@ -137,10 +136,10 @@ def _among(among: str | None) -> str:
 
 def member_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
     """Per state row (of the members the subquery `among` names; None: all): the member's
-    dimensions (d_<name>) and the facts the totals sum (STATE_SUMS), as at cutoff `as_of`."""
+    dimensions (by their names) and the facts the totals sum (STATE_SUMS), as at cutoff `as_of`."""
     starts = state_windows(as_of)
     end = local_midnight(as_of)
-    dims = ", ".join(f"d_{name}" for name in DIMENSIONS)
+    dims = ", ".join(f"d_{name} AS {name}" for name in DIMENSIONS)
     purchases, params = _purchase_facts(as_of)
     periods = []
     for period in PERIODS:
@@ -171,42 +170,35 @@ def channel_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
     return sql, params
 
 
-def base_facts(among: str | None = None) -> tuple[str, list]:
-    """Per kept churn base row: its period, start and dimensions; lost if not active at the
-    state's cutoff."""
-    dims = ", ".join(f"b.d_{name}" for name in DIMENSIONS)
-    where = f" WHERE b.member_id IN ({among})" if among else ""
+def base_facts(period: str, start: dt.date, among: str | None = None) -> tuple[str, list]:
+    """Per kept churn base row of `period` starting `start`: its dimensions; lost if not
+    active at the state's cutoff."""
+    dims = ", ".join(f"b.d_{name} AS {name}" for name in DIMENSIONS)
+    among = f" AND b.member_id IN ({among})" if among else ""
     sql = (
-        f"SELECT b.period, b.start, {dims}, 1 AS base,"  # noqa: S608
+        f"SELECT {dims}, 1 AS base,"  # noqa: S608
         " CASE WHEN s.active = 1 THEN 0 ELSE 1 END AS lost"
         f" FROM {_table('MemberPeriodBase')} b"
-        f" INNER JOIN {_table('MemberState')} s ON s.member_id = b.member_id{where}"
+        f" INNER JOIN {_table('MemberState')} s ON s.member_id = b.member_id"
+        f" WHERE b.period = %s AND b.start = %s{among}"
     )
-    return sql, []
+    return sql, [period, start]
 
 
-def _sums_of(table: str, keys: tuple[str, ...], names: tuple[str, ...], where: str = ""):
-    """A rollup's facts and aggregates over a totals table (`keys` are read as the dimension
-    names the rollup groups by)."""
-    columns = ", ".join([*(f"{key} AS {key.removeprefix('d_')}" for key in keys), *names])
-    facts = f"SELECT {columns} FROM {_table(table)}{where}"  # noqa: S608
-    return facts, {name: f"SUM({{{name}}})" for name in names}
+def _kept_totals(model_name: str, names: tuple[str, ...], **where) -> dict[str, dict]:
+    """{segment: {sum: value}} of a totals table (metrics.member_state_totals keeps them)."""
+    from django.db.models import Sum
 
+    from .. import models
 
-def _totals() -> dict[str, dict]:
-    """The member totals by "all" and each member dimension: a rollup of the few thousand
-    rows of MemberStateTotals."""
-    facts, aggregates = _sums_of("MemberStateTotals", DIMENSION_KEYS, STATE_SUMS)
-    return rollup(facts=(facts, []), aggregates=aggregates, at=None, dims=(), fact_dims=DIMENSIONS)
-
-
-def _channel_totals() -> dict[str, dict]:
-    facts, aggregates = _sums_of("MemberChannelTotals", ("channel",), CHANNEL_SUMS)
-    rows = rollup(
-        facts=(facts, []), aggregates=aggregates, at=None, dims=(), fact_dims=("channel",)
+    rows = (
+        getattr(models, model_name)
+        .objects.filter(**where)
+        .order_by()
+        .values("segment")
+        .annotate(**{name: Sum(name) for name in names})
     )
-    rows.pop("all")
-    return rows
+    return {row.pop("segment"): row for row in rows}
 
 
 def totals(as_of: dt.date) -> dict[str, dict] | None:
@@ -214,11 +206,13 @@ def totals(as_of: dt.date) -> dict[str, dict] | None:
     or None when the state is not at that cutoff. Shared within a run step."""
     if _mark(as_of) is None:
         return None
-    return shared(("member_state_totals", as_of), lambda: _all_totals(as_of))
+    return shared(("member_state_totals", as_of), _all_totals)
 
 
-def _all_totals(as_of: dt.date) -> dict[str, dict]:
-    return {**_totals(), **_channel_totals()}
+def _all_totals() -> dict[str, dict]:
+    rows = {"all": dict.fromkeys(STATE_SUMS, 0)}
+    rows |= _kept_totals("MemberStateTotals", STATE_SUMS)
+    return rows | _kept_totals("MemberChannelTotals", CHANNEL_SUMS)
 
 
 def counted(as_of: dt.date, measure: str, *, channels: bool = False) -> dict[str, int] | None:
@@ -337,16 +331,7 @@ def churn(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]] | None:
         return None
     period = periods[0]
     rows = totals(end)
-    facts, aggregates = _sums_of(
-        "MemberPeriodBaseTotals", DIMENSION_KEYS, BASE_SUMS, " WHERE period = %s AND start = %s"
-    )
-    kept = rollup(
-        facts=(facts, [period, start]),
-        aggregates=aggregates,
-        at=None,
-        dims=(),
-        fact_dims=DIMENSIONS,
-    )
+    kept = _kept_totals("MemberPeriodBaseTotals", BASE_SUMS, period=period, start=start)
     out = {}
     for segment in rows.keys() | kept.keys():
         if segment.startswith("channel:"):

@@ -185,11 +185,13 @@ class PurchaseSums(models.Model):
         abstract = True
 
 
-class MemberStateTotals(MemberDimensions, PurchaseSums):
-    """The member state's KPI facts summed per combination of the dimensions, at the state's
-    cutoff (metrics.member_state_totals): kept by each update from the touched members' old
-    and new rows, so the nightly totals add up a few thousand rows, not a million."""
+class MemberStateTotals(PurchaseSums):
+    """The member state's KPI facts summed per segment ("all" and each dimension's values,
+    named as the snapshots name them), at the state's cutoff (metrics.member_state_totals):
+    moved by each update by the touched members' old and new rows, so the nightly totals
+    read some seventy rows, not a million. A segment may have several rows (summed)."""
 
+    segment = models.CharField(max_length=100)
     is_member = models.BigIntegerField()
     active = models.BigIntegerField()
     dormant = models.BigIntegerField()
@@ -209,28 +211,29 @@ class MemberStateTotals(MemberDimensions, PurchaseSums):
         verbose_name = "KPI member state totals"
 
     def __str__(self) -> str:
-        return f"members {self.d_segment}/{self.d_tier}/{self.d_store}: {self.is_member}"
+        return f"{self.segment}: {self.is_member} members"
 
 
 class MemberChannelTotals(PurchaseSums):
-    """MemberChannelState summed per channel, kept like MemberStateTotals."""
+    """MemberChannelState summed per channel segment ("channel:<code>"), kept likewise."""
 
-    channel = models.CharField(max_length=10)
+    segment = models.CharField(max_length=100)
     active = models.BigIntegerField()
 
     class Meta:
         verbose_name = "KPI member channel totals"
 
     def __str__(self) -> str:
-        return f"channel {self.channel}: {self.active} active"
+        return f"{self.segment}: {self.active} active"
 
 
-class MemberPeriodBaseTotals(MemberDimensions):
-    """MemberPeriodBase summed per period start and dimensions: the kept part of churn's
+class MemberPeriodBaseTotals(models.Model):
+    """MemberPeriodBase summed per current period and segment: the kept part of churn's
     base and, of it, the members not active at the cutoff (lost)."""
 
     period = models.CharField(max_length=8)
     start = models.DateField()
+    segment = models.CharField(max_length=100)
     base = models.BigIntegerField()
     lost = models.BigIntegerField()
 
@@ -238,4 +241,4 @@ class MemberPeriodBaseTotals(MemberDimensions):
         verbose_name = "KPI member period base totals"
 
     def __str__(self) -> str:
-        return f"{self.period} {self.start}: {self.lost} of {self.base} lost"
+        return f"{self.period} {self.start} {self.segment}: {self.lost} of {self.base} lost"
