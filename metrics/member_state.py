@@ -57,7 +57,7 @@ from .kpis.plans import kpi_plans
 from .kpis.points import outstanding_facts
 from .kpis.rollup import compiled, create_temporary, drop_temporary, members_at
 from .kpis.segments import DIMENSIONS
-from .kpis.state import PURCHASE_COLUMNS, state_windows
+from .kpis.state import EXPIRY_COLUMNS, PURCHASE_COLUMNS, state_windows
 from .member_state_totals import (
     totals_add,
     totals_compact,
@@ -240,9 +240,8 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
     q = connection.ops.quote_name
     row_columns = [f.column for f in MemberState._meta.concrete_fields]
     channel_columns = _channel_columns()
-    touched = f"SELECT member_id FROM {TOUCHED}"  # noqa: S608
     if among is not None:
-        totals_subtract(as_of=mark.as_of, among=touched)
+        totals_subtract(as_of=mark.as_of, members=TOUCHED)
         _keep_bases(today, mark)
     with connection.cursor() as cursor:
         if among is None:
@@ -290,7 +289,7 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
         totals_rebuild(as_of=today)
     else:
         totals_roll(old=mark.as_of, new=today)
-        totals_add(as_of=today, among=touched)
+        totals_add(as_of=today, members=TOUCHED)
         totals_compact()
     return members
 
@@ -475,7 +474,13 @@ def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
             start_params.append(starts[c.removesuffix("_start")])
         else:
             values.append(f"COALESCE(p.{q(c)}, 0) AS {q(c)}")
+    for c in EXPIRY_COLUMNS:
+        value = f"COALESCE(x.{q(c)}, 0)"
+        if c.endswith("_expirer"):
+            value = f"CASE WHEN {value} > 0 THEN 1 ELSE 0 END"
+        values.append(f"{value} AS {q(c)}")
     purchase_values = ", ".join(values)
+    expiry_sql, expiry_params = _expiry_facts(today, at, among)
     sql = (
         f"SELECT m.{q('id')} AS member_id, %s AS version, "  # noqa: S608
         + ", ".join(f"m.{q(f'd_{name}')} AS {q(f'd_{name}')}" for name in DIMENSIONS)
@@ -489,15 +494,38 @@ def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
         f" LEFT JOIN (SELECT member_id, {per_member} FROM {CHANNELS} GROUP BY member_id) p"
         f" ON p.member_id = m.{q('id')}"
         f" LEFT JOIN ({points_sql}) o ON o.member_id = m.{q('id')}"
+        f" LEFT JOIN ({expiry_sql}) x ON x.member_id = m.{q('id')}"
     )
-    return sql, [today, *start_params, *members_params, *points_params]
+    return sql, [today, *start_params, *members_params, *points_params, *expiry_params]
 
 
 _STATE_PURCHASE_FIELDS = [
     f.column
     for f in MemberState._meta.concrete_fields
     if f.column.startswith(("y_", "r_", *(f"{p}_" for p in PERIODS)))
+    and f.column not in EXPIRY_COLUMNS
 ]
+
+
+def _expiry_facts(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
+    """Per member with points expired in a current period up to `at`, as points_expired
+    counts them (expiry entries that occurred since the period's start, recording an expiry
+    after it and by `at`): the points (<p>_expired) and the entries (<p>_expirer)."""
+    from loyalty.models import LedgerEntry
+
+    starts = {p: local_midnight(s) for p, s in state_windows(today).items() if p in PERIODS}
+    widest = min(starts.values())
+    entries = LedgerEntry.objects.filter(
+        kind="expire", occurred_at__gte=widest, expires_at__gt=widest, expires_at__lte=at
+    )
+    if among is not None:
+        entries = entries.filter(member_id__in=among)
+    sums = {}
+    for period, start in starts.items():
+        window = Q(occurred_at__gte=start, expires_at__gt=start)
+        sums[f"{period}_expired"] = -Sum("points", filter=window, default=0)
+        sums[f"{period}_expirer"] = Count("id", filter=window)
+    return compiled(entries.order_by().values("member_id").annotate(**sums))
 
 
 def _keep_bases(today: dt.date, mark: MemberStateMark) -> None:

@@ -6,10 +6,10 @@ each dimension's values, as the snapshots name them), at the state's cutoff.
 An update from cutoff T0 to T moves them by the touched members alone:
 1. before their rows change, their facts as at T0 are subtracted;
 2. the periods that rolled over between T0 and T are moved on for every other member: an
-   untouched row's current-period purchases, buyers and joiners belong to the period that
-   ended, so they count as none, and its churn base is its activity (a row untouched since
-   before the new start describes the member at the start); the kept bases of ended
-   periods go;
+   untouched row's current-period purchases, buyers, joiners and expired points belong to
+   the period that ended, so they count as none, and its churn base is its activity (a row
+   untouched since before the new start describes the member at the start); the kept
+   bases of ended periods go;
 3. after their rows are replaced, their facts as at T are added;
 4. the rows of a segment are summed into one, and segments summing to nothing go.
 The outcome equals the sums of every row's facts at T (`totals_differences` checks it):
@@ -23,13 +23,14 @@ from collections.abc import Iterator
 
 from django.db.models import Model, Sum
 
-from .kpis.rollup import rollup, whole
+from .kpis.rollup import create_temporary, drop_temporary, rollup, whole
 from .kpis.segments import DIMENSIONS
 from .kpis.state import (
     BASE_SUMS,
     CHANNEL_SUMS,
     STATE_SUMS,
     base_facts,
+    base_rows,
     channel_facts,
     member_facts,
     state_windows,
@@ -37,6 +38,7 @@ from .kpis.state import (
 from .models import MemberChannelTotals, MemberPeriodBaseTotals, MemberStateTotals
 from .periods import PERIODS
 
+BASES = "kpi_state_bases"
 # (model, key fields besides the segment, summed fields) of each totals table.
 _TABLES = (
     (MemberStateTotals, (), STATE_SUMS),
@@ -61,19 +63,26 @@ def _summed(facts, names, fact_dims) -> dict[str, dict[str, int]]:
     }
 
 
-def _sums(as_of: dt.date, among: str | None, *, bases_at: dt.date) -> Iterator[Sums]:
-    """The sums of each table over the rows of the members named by subquery `among`
-    (None: all) as at cutoff `as_of`; of the kept bases, the current periods' at `bases_at`."""
+def _sums(as_of: dt.date, members: str | None) -> Iterator[Sums]:
+    """The sums of each table over the rows of the members in table `members` (None: all)
+    as at cutoff `as_of`; of the kept bases, the current periods' at `as_of`."""
+    among = f"SELECT member_id FROM {members}" if members else None  # noqa: S608
     yield {(s,): v for s, v in _summed(member_facts(as_of, among), STATE_SUMS, DIMENSIONS).items()}
     channels = _summed(channel_facts(as_of, among), CHANNEL_SUMS, ("channel",))
     channels.pop("all", None)
     yield {(s,): v for s, v in channels.items()}
+    starts = {p: start for p, start in state_windows(as_of).items() if p in PERIODS}
+    rows = None
+    if members:  # their base rows first: one probe per member, not per member and period
+        create_temporary(BASES, base_rows(members, starts))
+        rows = BASES
     bases: Sums = {}
-    for period, start in state_windows(bases_at).items():
-        if period in PERIODS:
-            facts = base_facts(period, start, among)
-            for segment, values in _summed(facts, BASE_SUMS, DIMENSIONS).items():
-                bases[(period, start, segment)] = values
+    for period, start in starts.items():
+        facts = base_facts(period, start, rows=rows)
+        for segment, values in _summed(facts, BASE_SUMS, DIMENSIONS).items():
+            bases[(period, start, segment)] = values
+    if rows:
+        drop_temporary(BASES)
     yield bases
 
 
@@ -92,12 +101,12 @@ def totals_rebuild(*, as_of: dt.date) -> None:
     """The totals of the whole state at cutoff `as_of`."""
     for model, _keys, _names in _TABLES:
         model.objects.all().delete()
-    _write(_sums(as_of, None, bases_at=as_of), sign=1)
+    _write(_sums(as_of, None), sign=1)
 
 
-def totals_subtract(*, as_of: dt.date, among: str) -> None:
-    """Step 1: the rows of the members named by subquery `among`, as at `as_of` (T0)."""
-    _write(_sums(as_of, among, bases_at=as_of), sign=-1)
+def totals_subtract(*, as_of: dt.date, members: str) -> None:
+    """Step 1: the rows of the members in table `members`, as at `as_of` (T0)."""
+    _write(_sums(as_of, members), sign=-1)
 
 
 def totals_roll(*, old: dt.date, new: dt.date) -> None:
@@ -110,15 +119,17 @@ def totals_roll(*, old: dt.date, new: dt.date) -> None:
             continue
         zero = {f"{period}_{m}": 0 for m in ("purchases", "net", "buyer", "repeater")}
         MemberStateTotals.objects.update(
-            **zero, **{f"new_{period}": 0, f"base_{period}": F("active")}
+            **zero,
+            **{f"{period}_expired": 0, f"{period}_expirer": 0},
+            **{f"new_{period}": 0, f"base_{period}": F("active")},
         )
         MemberChannelTotals.objects.update(**zero)
         MemberPeriodBaseTotals.objects.filter(period=period, start__lt=after[period]).delete()
 
 
-def totals_add(*, as_of: dt.date, among: str) -> None:
-    """Step 3: the rows of the members named by subquery `among`, as at `as_of` (T)."""
-    _write(_sums(as_of, among, bases_at=as_of), sign=1)
+def totals_add(*, as_of: dt.date, members: str) -> None:
+    """Step 3: the rows of the members in table `members`, as at `as_of` (T)."""
+    _write(_sums(as_of, members), sign=1)
 
 
 def _kept(model: type[Model], keys: tuple[str, ...], names: tuple[str, ...]) -> Sums:
@@ -144,7 +155,7 @@ def totals_compact() -> None:
 def totals_differences(*, as_of: dt.date) -> list[str]:
     """The totals tables whose sums differ from the sums of the state's rows at `as_of`
     (empty when they are right). Writes nothing."""
-    fresh = _sums(as_of, None, bases_at=as_of)
+    fresh = _sums(as_of, None)
     return [
         model._meta.db_table
         for (model, keys, names), sums in zip(_TABLES, fresh, strict=True)

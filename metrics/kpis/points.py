@@ -116,6 +116,13 @@ def points_outstanding_compute(window: Window) -> list[Value]:
 def points_expired_compute(window: Window) -> list[Value]:
     from loyalty.models import LedgerEntry
 
+    kept = state.expired(window.start, window.as_of, window.period)
+    if kept is not None:  # a current period of the member state
+        return [
+            Value(segment=segment, value=Decimal(points), n=members)
+            for segment, (points, members) in kept.items()
+        ]
+
     start, end = local_midnight(window.start), local_midnight(window.as_of)
     expired = (
         # The job expires a lot after its expiry, so its entry occurred after the start too.

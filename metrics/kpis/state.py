@@ -35,7 +35,10 @@ PURCHASE_COLUMNS = tuple(f"{key}_{measure}" for key in WINDOWS for measure in ("
 PURCHASE_SUMS = tuple(
     f"{key}_{measure}" for key in WINDOWS for measure in ("purchases", "net", "buyer", "repeater")
 )
+# Per current period: points expired in it up to the cutoff, and whether any (0/1).
+EXPIRY_COLUMNS = tuple(f"{p}_{measure}" for p in PERIODS for measure in ("expired", "expirer"))
 STATE_SUMS = (
+    *EXPIRY_COLUMNS,
     "is_member",
     "active",
     "dormant",
@@ -150,6 +153,10 @@ def member_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
     for period in PERIODS:
         periods.append(f"CASE WHEN version <= %s AND active = 1 THEN 1 ELSE 0 END AS base_{period}")
         params.append(starts[period])
+    for column in EXPIRY_COLUMNS:
+        period = column.split("_", 1)[0]
+        periods.append(f"CASE WHEN {period}_start = %s THEN {column} ELSE 0 END AS {column}")
+        params.append(starts[period])
     sql = (
         f"SELECT {dims}, is_member, active, dormant, points_row,"  # noqa: S608
         " CASE WHEN points_row = 1 THEN points ELSE 0 END AS points,"
@@ -170,9 +177,17 @@ def channel_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
     return sql, params
 
 
-def base_facts(period: str, start: dt.date, among: str | None = None) -> tuple[str, list]:
+def base_facts(
+    period: str, start: dt.date, among: str | None = None, *, rows: str | None = None
+) -> tuple[str, list]:
     """Per kept churn base row of `period` starting `start`: its dimensions; lost if not
-    active at the state's cutoff."""
+    active at the state's cutoff. From `rows` (a table of base_rows) when given."""
+    if rows is not None:
+        sql = (
+            f"SELECT {', '.join(DIMENSIONS)}, 1 AS base, lost FROM {rows}"  # noqa: S608
+            " WHERE period = %s AND start = %s"
+        )
+        return sql, [period, start]
     dims = ", ".join(f"b.d_{name} AS {name}" for name in DIMENSIONS)
     among = f" AND b.member_id IN ({among})" if among else ""
     sql = (
@@ -183,6 +198,23 @@ def base_facts(period: str, start: dt.date, among: str | None = None) -> tuple[s
         f" WHERE b.period = %s AND b.start = %s{among}"
     )
     return sql, [period, start]
+
+
+def base_rows(members: str, starts: dict[str, dt.date]) -> tuple[str, list]:
+    """The kept churn base rows of the members in table `members` for the periods starting
+    as in `starts` ({period: start}), with lost as base_facts gives it: one probe of the
+    bases per member, not one per member and period."""
+    dims = ", ".join(f"b.d_{name} AS {name}" for name in DIMENSIONS)
+    current = " OR ".join("(b.period = %s AND b.start = %s)" for _ in starts)
+    sql = (
+        f"SELECT b.period, b.start, {dims},"  # noqa: S608
+        " CASE WHEN s.active = 1 THEN 0 ELSE 1 END AS lost"
+        f" FROM {members} t"
+        f" INNER JOIN {_table('MemberPeriodBase')} b ON b.member_id = t.member_id"
+        f" INNER JOIN {_table('MemberState')} s ON s.member_id = t.member_id"
+        f" WHERE {current}"
+    )
+    return sql, [value for pair in starts.items() for value in pair]
 
 
 def _kept_totals(model_name: str, names: tuple[str, ...], **where) -> dict[str, dict]:
@@ -246,6 +278,20 @@ def points(as_of: dt.date) -> dict[str, tuple[int, int]] | None:
         segment: (whole(row["points"]), whole(row["holder"]))
         for segment, row in rows.items()
         if not segment.startswith("channel:") and (segment == "all" or whole(row["points_row"]) > 0)
+    }
+
+
+def expired(start: dt.date, as_of: dt.date, period: str) -> dict[str, tuple[int, int]] | None:
+    """{segment: (points expired, members they expired for)} in the current `period`
+    [start, as_of) of the state, for the segments with such members ("all" always)."""
+    rows = totals(as_of) if state_windows(as_of).get(period) == start else None
+    if rows is None:
+        return None
+    return {
+        segment: (whole(row[f"{period}_expired"]), whole(row[f"{period}_expirer"]))
+        for segment, row in rows.items()
+        if not segment.startswith("channel:")
+        and (segment == "all" or whole(row[f"{period}_expirer"]) > 0)
     }
 
 

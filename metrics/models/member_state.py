@@ -82,6 +82,16 @@ class MemberState(MemberDimensions, PurchaseMeasures):
     # The latest purchase counting at T, within the trailing year (the challenge repeat
     # comparison's follow-up: bought since E <=> last_purchase_at >= E).
     last_purchase_at = models.DateTimeField(null=True)
+    # Points expired in each current period (`<p>_start`) up to T, and whether any did
+    # (points_expired: expiry entries of the period, by the expiry they record).
+    day_expired = models.BigIntegerField(default=0)
+    day_expirer = models.SmallIntegerField(default=0)
+    week_expired = models.BigIntegerField(default=0)
+    week_expirer = models.SmallIntegerField(default=0)
+    month_expired = models.BigIntegerField(default=0)
+    month_expirer = models.SmallIntegerField(default=0)
+    quarter_expired = models.BigIntegerField(default=0)
+    quarter_expirer = models.SmallIntegerField(default=0)
 
     class Meta:
         verbose_name = "KPI member state"
@@ -198,6 +208,14 @@ class MemberStateTotals(PurchaseSums):
     points_row = models.BigIntegerField()
     points = models.BigIntegerField()
     holder = models.BigIntegerField()  # members with points outstanding above zero
+    day_expired = models.BigIntegerField(default=0)  # points expired in the current period
+    day_expirer = models.BigIntegerField(default=0)  # members with points expired in it
+    week_expired = models.BigIntegerField(default=0)
+    week_expirer = models.BigIntegerField(default=0)
+    month_expired = models.BigIntegerField(default=0)
+    month_expirer = models.BigIntegerField(default=0)
+    quarter_expired = models.BigIntegerField(default=0)
+    quarter_expirer = models.BigIntegerField(default=0)
     new_day = models.BigIntegerField()  # joined in the current period, before the cutoff
     new_week = models.BigIntegerField()
     new_month = models.BigIntegerField()
