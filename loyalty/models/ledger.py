@@ -88,7 +88,7 @@ class LedgerEntry(models.Model):
     )
     # Business time (value date): when the change happened, which for back-dated POS data or
     # a replayed history is earlier than created_at, the time the row was recorded (audit).
-    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
@@ -99,7 +99,10 @@ class LedgerEntry(models.Model):
         # last update (metrics.member_state).
         indexes = [
             models.Index(fields=["member", "-occurred_at"]),
-            models.Index(fields=["created_at"], name="entry_created"),
+            # With the member: the KPI member state finds the members with entries of a day
+            # or recorded since its last update from the index alone (metrics.member_state).
+            models.Index(fields=["occurred_at"], include=["member"], name="entry_occurred_member"),
+            models.Index(fields=["created_at"], include=["member"], name="entry_created_member"),
             # The expiry job's entries by the expiry they record (points expired per period).
             models.Index(
                 fields=["expires_at"], condition=Q(kind="expire"), name="entry_expired_by_expiry"
@@ -174,7 +177,7 @@ class PointLot(models.Model):
             ),
             # Every lot by expiry, emptied or not: the KPI member state re-reads the members
             # whose lots pass their expiry (points outstanding corrects for them).
-            models.Index(fields=["expires_at"], name="lot_by_expiry"),
+            models.Index(fields=["expires_at"], include=["member"], name="lot_expiry_member"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(points__gt=0), name="lot_points_positive"),
