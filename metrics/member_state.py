@@ -594,6 +594,7 @@ def _period_bases(today: dt.date, among) -> None:
                     start - _DAY,
                     DIMENSIONS,
                     among=RawSQL(f"SELECT member_id FROM {BASE}", []),  # noqa: S608, S611
+                    active=True,  # active at the start
                 )
             )
             for period in periods:

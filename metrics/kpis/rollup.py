@@ -61,19 +61,24 @@ def segment_label(dimension: str, raw: str | None) -> str:
     return label(dimension, raw)
 
 
-def members_at(at: dt.date, dims: Iterable[str], among: QuerySet | None = None) -> QuerySet:
-    """Members' ids and dimensions on `at` (d_<name>); with `among`, only those members."""
+def members_at(
+    at: dt.date, dims: Iterable[str], among: QuerySet | None = None, *, active: bool = False
+) -> QuerySet:
+    """Members' ids and dimensions on `at` (d_<name>); with `among`, only those members;
+    `active`: they are all active at the end of `at` (segments.member_dimension)."""
     from members.models import Member
 
     members = Member.objects.order_by()
     if among is not None:
         members = members.filter(pk__in=among)
     return members.values("id").annotate(
-        **{f"d_{name}": member_dimension(name, at, among=among) for name in dims}
+        **{f"d_{name}": member_dimension(name, at, among=among, active=active) for name in dims}
     )
 
 
-def _members_source(at: dt.date, dims: tuple[str, ...], among: QuerySet | None = None) -> Sql:
+def _members_source(
+    at: dt.date, dims: tuple[str, ...], among: QuerySet | None = None, active: bool = False
+) -> Sql:
     """The members and their dimensions on `at`: inside a sharing block (a snapshot run
     step), a temporary table computed once per date for every calculator of the step (the
     dimensions cost about as much as a calculator's own facts, and a nightly step slices a
@@ -86,7 +91,7 @@ def _members_source(at: dt.date, dims: tuple[str, ...], among: QuerySet | None =
     if kept is not None:
         return f"SELECT member_id AS {q('id')}, {columns} FROM {kept}", []  # noqa: S608
     if among is not None:  # a few members: their own dimensions, no table of everyone's
-        return compiled(members_at(at, dims, among))
+        return compiled(members_at(at, dims, among, active=active))
     if not is_sharing():
         return compiled(members_at(at, dims))
     table = shared(("members_at", at), lambda: _members_table(at))
@@ -134,13 +139,14 @@ def rollup(
     fact_dims: Iterable[str] = (),
     member: str = "member_id",
     among: QuerySet | None = None,
+    among_active: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """{segment: {aggregate: total}} for "all", each member dimension of `dims` on local
     date `at` (the member's state at the end of that day) and each column of `fact_dims`
     (e.g. the purchase channel); `among` (member ids) names the members the facts can hold,
-    when few. Only groups with rows appear, "all" always does (sums of
-    nothing are None, counts 0). Rows of `facts` whose member has no dimension row cannot
-    exist (every row's `member` column is a member id)."""
+    when few (`among_active`: all active at the end of `at`). Only groups with rows appear,
+    "all" always does (sums of nothing are None, counts 0). Rows of `facts` whose member has
+    no dimension row cannot exist (every row's `member` column is a member id)."""
     dims = tuple(_identifier(name) for name in dims)
     fact_dims = tuple(_identifier(name) for name in fact_dims)
     for name in aggregates:
@@ -149,7 +155,7 @@ def rollup(
     facts_sql, params = facts if isinstance(facts, tuple) else compiled(facts)
     ctes = [f"x AS ({facts_sql})"]
     if dims:
-        members_sql, members_params = _members_source(at, dims, among)
+        members_sql, members_params = _members_source(at, dims, among, among_active)
         params = [*params, *members_params]
         columns = ", ".join(f"m.{q(f'd_{name}')}" for name in dims)
         ctes += [

@@ -38,12 +38,24 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years, day=28)
 
 
-def member_dimension(name: str, at: dt.date, prefix: str = "", among=None):
+def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, active=False):
     """The expression for dimension `name` of the member on local date `at` (the state at
     the end of that day). `among`, a queryset of member ids, narrows the sets the expression
-    looks members up in to those members (the member state recomputing a few)."""
+    looks members up in to those members (the member state recomputing a few). `active`:
+    the members are all active at the end of `at` (churn's base)."""
     p = prefix
     end = local_midnight(at + dt.timedelta(days=1))
+    if name == "segment" and active and lapse_covered_by_dormancy():
+        # Active at the end means a purchase within the lapse window before it, so within
+        # the dormancy window too: not dormant. No purchases need reading.
+        return Case(
+            When(
+                **{f"{p}joined_at__gte": end - dt.timedelta(days=NEW_MEMBER_DAYS)},
+                then=Value("new"),
+            ),
+            default=Value("existing"),
+            output_field=CharField(),
+        )
     if name == "segment":
         from loyalty.models import Purchase
 
@@ -103,6 +115,14 @@ def member_dimension(name: str, at: dt.date, prefix: str = "", among=None):
         ]
         return Case(*whens, default=Value(""), output_field=CharField())
     raise ValueError(f"unknown dimension {name!r}")
+
+
+def lapse_covered_by_dormancy() -> bool:
+    """Whether every active member (a purchase within the churn lapse window) has bought
+    within the dormancy window of the segment dimension too (the default: both 180 days)."""
+    from django.conf import settings
+
+    return settings.LOYALTY_CHURN_LAPSE_DAYS <= DORMANT_AFTER_DAYS
 
 
 def label(name: str, raw) -> str:

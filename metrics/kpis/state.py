@@ -361,6 +361,7 @@ def churn_since(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]] | No
         aggregates={"base": "SUM({base})", "lost": "SUM({lost})"},
         at=start - dt.timedelta(days=1),
         among=base,
+        among_active=True,  # active at the start
     )
     return {segment: (whole(row["base"]), whole(row["lost"])) for segment, row in rows.items()}
 

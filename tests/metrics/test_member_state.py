@@ -184,7 +184,16 @@ def _values(rows) -> dict:
     return {(r.kpi, r.segment): (r.value, r.numerator, r.denominator, r.n, r.details) for r in rows}
 
 
-def test_nights_from_the_state_equal_the_books_and_a_rebuild(monkeypatch):
+@pytest.mark.parametrize(
+    "lapse_days",
+    [
+        180,  # the default: within the segment's dormancy window (180 days)
+        # Longer than it: churn's base members may be dormant (no shortcut for their segment).
+        200,
+    ],
+)
+def test_nights_from_the_state_equal_the_books_and_a_rebuild(monkeypatch, settings, lapse_days):
+    settings.LOYALTY_CHURN_LAPSE_DAYS = lapse_days
     # Without the safety margin for rows committing during an update, a night re-reads only
     # what was recorded since the last one began (here, a test's whole history is seconds
     # old): the state must find the rest by its business times.
