@@ -319,21 +319,53 @@ def follow_up(end: dt.datetime, through: dt.date):
     """The challenge repeat comparison's sets when its follow-up runs to the state's cutoff
     `through`: (members active at `end`, those of them who bought from `end` on (a purchase
     counting at the cutoff), a function giving both counts), or None. Active at `end` is the
-    members' active spans; bought since, their last purchase."""
+    members' active spans; bought since, their last purchase. Within a run step, the spans
+    covering `end` are read once into a temporary table that every window ending then uses."""
     if _mark(through) is None:
         return None
     from django.db.models import Count, Q
+    from django.db.models.expressions import RawSQL
 
     from ..models import MemberActiveSpan
+    from .base import is_sharing
+    from .rollup import compiled, temporary_table
 
     spans = MemberActiveSpan.objects.filter(starts_at__lt=end, ends_at__gte=end)
     bought = Q(last_purchase_at__gte=end)
+    if not is_sharing():
 
-    def totals() -> dict[str, int]:
-        # Not the id: a copy of the table filled by these statements elsewhere may have none.
-        return spans.aggregate(members=Count("member_id"), repeat=Count("member_id", filter=bought))
+        def totals() -> dict[str, int]:
+            # Not the id: a copy of the table filled by these statements elsewhere may have none.
+            return spans.aggregate(
+                members=Count("member_id"), repeat=Count("member_id", filter=bought)
+            )
 
-    return spans.values("member_id"), spans.filter(bought).values("member_id"), totals
+        return spans.values("member_id"), spans.filter(bought).values("member_id"), totals
+    from django.db.models import Case, IntegerField, When
+    from django.db.models import Value as V
+
+    table = shared(
+        ("follow_up", end),
+        lambda: temporary_table(
+            f"kpi_follow_up_{end:%Y%m%d%H%M}",
+            compiled(
+                spans.order_by().values(
+                    "member_id",
+                    bought=Case(When(bought, then=V(1)), default=V(0), output_field=IntegerField()),
+                )
+            ),
+        ),
+    )
+
+    def counts() -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*), SUM(bought) FROM {table}")  # noqa: S608
+            members, repeat = cursor.fetchone()
+        return {"members": members, "repeat": whole(repeat)}
+
+    base = RawSQL(f"SELECT member_id FROM {table}", [])  # noqa: S608, S611
+    repeaters = RawSQL(f"SELECT member_id FROM {table} WHERE bought = 1", [])  # noqa: S608, S611
+    return base, repeaters, counts
 
 
 def churn_since(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]] | None:
