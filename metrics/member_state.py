@@ -474,6 +474,8 @@ def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
             start_params.append(starts[c.removesuffix("_start")])
         else:
             values.append(f"COALESCE(p.{q(c)}, 0) AS {q(c)}")
+    values.append("CASE WHEN b.member_id IS NULL THEN 0 ELSE 1 END AS month_bought")
+    bought_sql, bought_params = _month_buyers(today, at, among)
     for c in EXPIRY_COLUMNS:
         value = f"COALESCE(x.{q(c)}, 0)"
         if c.endswith("_expirer"):
@@ -494,16 +496,31 @@ def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
         f" LEFT JOIN (SELECT member_id, {per_member} FROM {CHANNELS} GROUP BY member_id) p"
         f" ON p.member_id = m.{q('id')}"
         f" LEFT JOIN ({points_sql}) o ON o.member_id = m.{q('id')}"
+        f" LEFT JOIN ({bought_sql}) b ON b.member_id = m.{q('id')}"
         f" LEFT JOIN ({expiry_sql}) x ON x.member_id = m.{q('id')}"
     )
-    return sql, [today, *start_params, *members_params, *points_params, *expiry_params]
+    params = [*members_params, *points_params, *bought_params, *expiry_params]
+    return sql, [today, *start_params, *params]
+
+
+def _month_buyers(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
+    """The members with a purchase in the current month before `at`, whatever became of it
+    (cohort retention's retained members)."""
+    from loyalty.models import Purchase
+
+    purchases = Purchase.objects.filter(
+        occurred_at__gte=local_midnight(state_windows(today)["month"]), occurred_at__lt=at
+    )
+    if among is not None:
+        purchases = purchases.filter(member_id__in=among)
+    return compiled(purchases.order_by().values("member_id").distinct())
 
 
 _STATE_PURCHASE_FIELDS = [
     f.column
     for f in MemberState._meta.concrete_fields
     if f.column.startswith(("y_", "r_", *(f"{p}_" for p in PERIODS)))
-    and f.column not in EXPIRY_COLUMNS
+    and f.column not in (*EXPIRY_COLUMNS, "month_bought")
 ]
 
 

@@ -6,7 +6,8 @@ each dimension's values, as the snapshots name them), at the state's cutoff.
 An update from cutoff T0 to T moves them by the touched members alone:
 1. before their rows change, their facts as at T0 are subtracted;
 2. the periods that rolled over between T0 and T are moved on for every other member: an
-   untouched row's current-period purchases, buyers, joiners and expired points belong to
+   untouched row's current-period purchases, buyers, joiners, expired points (and month's
+   buyers of any kind) belong to
    the period that ended, so they count as none, and its churn base is its activity (a row
    untouched since before the new start describes the member at the start); the kept
    bases of ended periods go;
@@ -121,6 +122,7 @@ def totals_roll(*, old: dt.date, new: dt.date) -> None:
         MemberStateTotals.objects.update(
             **zero,
             **{f"{period}_expired": 0, f"{period}_expirer": 0},
+            **({"month_bought": 0} if period == "month" else {}),
             **{f"new_{period}": 0, f"base_{period}": F("active")},
         )
         MemberChannelTotals.objects.update(**zero)

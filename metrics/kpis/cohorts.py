@@ -10,9 +10,11 @@ cohort's size never changes), details `{"months_since_join": k}`. Months are loc
 run's cutoff (`Window.as_of`), its cohort and its purchases so far.
 
 Only monthly windows produce rows: the cohort table is by month whatever period the dashboard
-shows. Two grouped queries per month, whatever the number of members.
+shows. Two grouped queries per month, whatever the number of members; the nightly run's
+current month reads the member state's totals instead (metrics.kpis.state.cohorts).
 """
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db.models import Count
@@ -21,6 +23,7 @@ from django.utils.translation import gettext_noop
 
 from metrics.formulas.cohorts import retention
 
+from . import state
 from .base import Kpi, Value, Window, register
 from .segments import label, local_midnight
 
@@ -31,6 +34,11 @@ def cohort_retention(window: Window) -> list[Value]:
 
     if window.period != "month":
         return []
+    kept = state.cohorts(window.start, window.as_of)
+    if kept is not None:  # the current month of the member state
+        sizes = {_month(segment): size for segment, (size, _kept) in kept.items()}
+        retained = {_month(segment): bought for segment, (_size, bought) in kept.items()}
+        return _values(window, sizes, retained)
     # A month not over yet is measured up to the run's cutoff (its cohort still growing).
     start, end = local_midnight(window.start), local_midnight(window.as_of)
     sizes = dict(
@@ -51,6 +59,15 @@ def cohort_retention(window: Window) -> list[Value]:
         .annotate(members=Count("member", distinct=True))
         .values_list("cohort", "members")
     )
+    return _values(window, sizes, retained)
+
+
+def _month(segment: str) -> dt.date:
+    """The first day of the month of a "cohort:YYYY-MM" segment."""
+    return dt.date.fromisoformat(segment.removeprefix("cohort:") + "-01")
+
+
+def _values(window: Window, sizes: dict, retained: dict) -> list[Value]:
     values = []
     for cohort, size in sorted(sizes.items()):
         months = (window.start.year - cohort.year) * 12 + window.start.month - cohort.month

@@ -38,6 +38,8 @@ PURCHASE_SUMS = tuple(
 # Per current period: points expired in it up to the cutoff, and whether any (0/1).
 EXPIRY_COLUMNS = tuple(f"{p}_{measure}" for p in PERIODS for measure in ("expired", "expirer"))
 STATE_SUMS = (
+    "joined",
+    "month_bought",
     *EXPIRY_COLUMNS,
     "is_member",
     "active",
@@ -153,6 +155,11 @@ def member_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
     for period in PERIODS:
         periods.append(f"CASE WHEN version <= %s AND active = 1 THEN 1 ELSE 0 END AS base_{period}")
         params.append(starts[period])
+    periods.append("CASE WHEN joined_at < %s THEN 1 ELSE 0 END AS joined")
+    periods.append(
+        "CASE WHEN joined_at < %s AND month_start = %s THEN month_bought ELSE 0 END AS month_bought"
+    )
+    params += [_instant(end), _instant(end), starts["month"]]
     for column in EXPIRY_COLUMNS:
         period = column.split("_", 1)[0]
         periods.append(f"CASE WHEN {period}_start = %s THEN {column} ELSE 0 END AS {column}")
@@ -292,6 +299,19 @@ def expired(start: dt.date, as_of: dt.date, period: str) -> dict[str, tuple[int,
         for segment, row in rows.items()
         if not segment.startswith("channel:")
         and (segment == "all" or whole(row[f"{period}_expirer"]) > 0)
+    }
+
+
+def cohorts(start: dt.date, as_of: dt.date) -> dict[str, tuple[int, int]] | None:
+    """{"cohort:<YYYY-MM>": (members who joined in it before `as_of`, those of them with a
+    purchase in the current month [start, as_of))} when that month is the state's."""
+    rows = totals(as_of) if state_windows(as_of)["month"] == start else None
+    if rows is None:
+        return None
+    return {
+        segment: (whole(row["joined"]), whole(row["month_bought"]))
+        for segment, row in rows.items()
+        if segment.startswith("cohort:") and whole(row["joined"]) > 0
     }
 
 

@@ -82,6 +82,8 @@ class MemberState(MemberDimensions, PurchaseMeasures):
     # The latest purchase counting at T, within the trailing year (the challenge repeat
     # comparison's follow-up: bought since E <=> last_purchase_at >= E).
     last_purchase_at = models.DateTimeField(null=True)
+    # Any purchase in the current month up to T, returned or not (cohort retention).
+    month_bought = models.SmallIntegerField(default=0)
     # Points expired in each current period (`<p>_start`) up to T, and whether any did
     # (points_expired: expiry entries of the period, by the expiry they record).
     day_expired = models.BigIntegerField(default=0)
@@ -208,6 +210,8 @@ class MemberStateTotals(PurchaseSums):
     points_row = models.BigIntegerField()
     points = models.BigIntegerField()
     holder = models.BigIntegerField()  # members with points outstanding above zero
+    joined = models.BigIntegerField(default=0)  # members who joined before the cutoff
+    month_bought = models.BigIntegerField(default=0)  # of them, bought in the current month
     day_expired = models.BigIntegerField(default=0)  # points expired in the current period
     day_expirer = models.BigIntegerField(default=0)  # members with points expired in it
     week_expired = models.BigIntegerField(default=0)

@@ -54,6 +54,7 @@ FROM_STATE = (
     "ltv",
     "churn_rate",
     "points_expired",
+    "cohort_retention",
 )
 
 
