@@ -54,16 +54,15 @@ from loyalty.localtime import local_midnight
 
 from .kpis import activity
 from .kpis.plans import kpi_plans
-from .kpis.points import outstanding_facts
+from .kpis.points import expired_in, outstanding_facts
 from .kpis.rollup import compiled, create_temporary, drop_temporary, members_at
 from .kpis.segments import DIMENSIONS
 from .kpis.state import EXPIRY_COLUMNS, PURCHASE_COLUMNS, state_windows
 from .member_state_totals import (
-    totals_add,
     totals_compact,
+    totals_move,
     totals_rebuild,
     totals_roll,
-    totals_subtract,
 )
 from .models import (
     MemberActiveSpan,
@@ -241,7 +240,7 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
     row_columns = [f.column for f in MemberState._meta.concrete_fields]
     channel_columns = _channel_columns()
     if among is not None:
-        totals_subtract(as_of=mark.as_of, members=TOUCHED)
+        totals_move(as_of=mark.as_of, members=TOUCHED, sign=-1)
         _keep_bases(today, mark)
     with connection.cursor() as cursor:
         if among is None:
@@ -289,7 +288,7 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
         totals_rebuild(as_of=today)
     else:
         totals_roll(old=mark.as_of, new=today)
-        totals_add(as_of=today, members=TOUCHED)
+        totals_move(as_of=today, members=TOUCHED, sign=1)
         totals_compact()
     return members
 
@@ -532,14 +531,12 @@ def _expiry_facts(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
 
     starts = {p: local_midnight(s) for p, s in state_windows(today).items() if p in PERIODS}
     widest = min(starts.values())
-    entries = LedgerEntry.objects.filter(
-        kind="expire", occurred_at__gte=widest, expires_at__gt=widest, expires_at__lte=at
-    )
+    entries = LedgerEntry.objects.filter(expired_in(widest, at))
     if among is not None:
         entries = entries.filter(member_id__in=among)
     sums = {}
     for period, start in starts.items():
-        window = Q(occurred_at__gte=start, expires_at__gt=start)
+        window = expired_in(start, at)
         sums[f"{period}_expired"] = -Sum("points", filter=window, default=0)
         sums[f"{period}_expirer"] = Count("id", filter=window)
     return compiled(entries.order_by().values("member_id").annotate(**sums))

@@ -22,7 +22,7 @@ statement per table (metrics.kpis.rollup) and writes some seventy rows.
 import datetime as dt
 from collections.abc import Iterator
 
-from django.db.models import Model, Sum
+from django.db.models import F, Model, Sum
 
 from .kpis.rollup import create_temporary, drop_temporary, rollup, whole
 from .kpis.segments import DIMENSIONS
@@ -105,15 +105,14 @@ def totals_rebuild(*, as_of: dt.date) -> None:
     _write(_sums(as_of, None), sign=1)
 
 
-def totals_subtract(*, as_of: dt.date, members: str) -> None:
-    """Step 1: the rows of the members in table `members`, as at `as_of` (T0)."""
-    _write(_sums(as_of, members), sign=-1)
+def totals_move(*, as_of: dt.date, members: str, sign: int) -> None:
+    """Steps 1 (`sign` -1, as at T0) and 3 (+1, as at T): the rows of the members in table
+    `members`."""
+    _write(_sums(as_of, members), sign=sign)
 
 
 def totals_roll(*, old: dt.date, new: dt.date) -> None:
     """Step 2: the untouched rows moved from cutoff `old` to `new`."""
-    from django.db.models import F
-
     before, after = state_windows(old), state_windows(new)
     for period in PERIODS:
         if before[period] == after[period]:
@@ -127,11 +126,6 @@ def totals_roll(*, old: dt.date, new: dt.date) -> None:
         )
         MemberChannelTotals.objects.update(**zero)
         MemberPeriodBaseTotals.objects.filter(period=period, start__lt=after[period]).delete()
-
-
-def totals_add(*, as_of: dt.date, members: str) -> None:
-    """Step 3: the rows of the members in table `members`, as at `as_of` (T)."""
-    _write(_sums(as_of, members), sign=1)
 
 
 def _kept(model: type[Model], keys: tuple[str, ...], names: tuple[str, ...]) -> Sums:

@@ -19,7 +19,7 @@ Sliced by the member's dimensions on the last measured day.
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import BigIntegerField, F, OuterRef, Subquery, Sum
+from django.db.models import BigIntegerField, F, OuterRef, Q, Subquery, Sum
 from django.db.models import Value as V
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_noop
@@ -113,6 +113,12 @@ def points_outstanding_compute(window: Window) -> list[Value]:
     ]
 
 
+def expired_in(start: dt.datetime, end: dt.datetime) -> Q:
+    """The expiry entries points_expired counts for [start, end): the job expires a lot
+    after its expiry, so its entry occurred after the start too."""
+    return Q(kind="expire", occurred_at__gte=start, expires_at__gt=start, expires_at__lte=end)
+
+
 def points_expired_compute(window: Window) -> list[Value]:
     from loyalty.models import LedgerEntry
 
@@ -125,9 +131,7 @@ def points_expired_compute(window: Window) -> list[Value]:
 
     start, end = local_midnight(window.start), local_midnight(window.as_of)
     expired = (
-        # The job expires a lot after its expiry, so its entry occurred after the start too.
-        LedgerEntry.objects.filter(kind="expire", occurred_at__gte=start)
-        .filter(expires_at__gt=start, expires_at__lte=end)
+        LedgerEntry.objects.filter(expired_in(start, end))
         .order_by()
         .values("member_id")
         .annotate(points=-Sum("points"))

@@ -184,9 +184,7 @@ def channel_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
     return sql, params
 
 
-def base_facts(
-    period: str, start: dt.date, among: str | None = None, *, rows: str | None = None
-) -> tuple[str, list]:
+def base_facts(period: str, start: dt.date, *, rows: str | None = None) -> tuple[str, list]:
     """Per kept churn base row of `period` starting `start`: its dimensions; lost if not
     active at the state's cutoff. From `rows` (a table of base_rows) when given."""
     if rows is not None:
@@ -196,13 +194,12 @@ def base_facts(
         )
         return sql, [period, start]
     dims = ", ".join(f"b.d_{name} AS {name}" for name in DIMENSIONS)
-    among = f" AND b.member_id IN ({among})" if among else ""
     sql = (
         f"SELECT {dims}, 1 AS base,"  # noqa: S608
         " CASE WHEN s.active = 1 THEN 0 ELSE 1 END AS lost"
         f" FROM {_table('MemberPeriodBase')} b"
         f" INNER JOIN {_table('MemberState')} s ON s.member_id = b.member_id"
-        f" WHERE b.period = %s AND b.start = %s{among}"
+        " WHERE b.period = %s AND b.start = %s"
     )
     return sql, [period, start]
 
