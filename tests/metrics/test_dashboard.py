@@ -528,6 +528,8 @@ def test_cohort_table_on_the_page(marketer, world):
         ("2026-04", "20", ["100.0%", "35.0%", ""]),
     ]
     assert rows[0]["cells"][1]["shade"] == 0.3
+    html = response.content.decode()
+    assert "Month 0 is the join month itself" in html
 
 
 @pytest.fixture
@@ -547,6 +549,7 @@ def test_the_page_reads_in_japanese(marketer, world):
         "コホート別継続率",
         "チャレンジの効果",
         "プロモーター",
+        "0か月目は入会月そのものです",
     ):
         assert text in html, text
     _response, text = csv_of(marketer[0], "cohorts", headers={"accept-language": "ja"})
