@@ -34,8 +34,13 @@ from loyalty.selectors import member_balance
 
 from .api_keys import SCOPES, api_key_create, api_key_revoke
 from .contact import normalize_email, normalize_phone
-from .models import ApiKey, Member, Staff, Store, Tier, TierChange, Visit
-from .services import member_register, member_update_contact, member_withdraw
+from .models import ApiKey, HomeStoreChange, Member, Staff, Store, Tier, TierChange, Visit
+from .services import (
+    member_home_store_change,
+    member_register,
+    member_update_contact,
+    member_withdraw,
+)
 
 # How many ledger entries the member page shows; the rest are one link away.
 LEDGER_INLINE_LIMIT = 20
@@ -77,6 +82,16 @@ class TierChangeAdmin(ReadOnlyAdmin):
     list_display = ["changed_at", "member", "from_tier", "to_tier", "window_spend"]
     list_filter = ["to_tier", "from_tier"]
     list_select_related = ["member", "from_tier", "to_tier"]
+    date_hierarchy = "changed_at"
+    search_fields = ["=member__member_number"]
+    show_full_result_count = False
+
+
+@admin.register(HomeStoreChange)
+class HomeStoreChangeAdmin(ReadOnlyAdmin):
+    list_display = ["changed_at", "member", "from_store", "to_store"]
+    list_filter = ["to_store", "from_store"]
+    list_select_related = ["member", "from_store", "to_store"]
     date_hierarchy = "changed_at"
     search_fields = ["=member__member_number"]
     show_full_result_count = False
@@ -167,6 +182,18 @@ class CouponInline(ReadOnlyInline, admin.TabularInline):
     @admin.display(description=_("code"))
     def code_display(self, coupon):
         return coupon_code_display(coupon.code)
+
+
+class HomeStoreChangeInline(ReadOnlyInline, admin.TabularInline):
+    model = HomeStoreChange
+    fk_name = "member"
+    verbose_name_plural = _("home store history")
+    fields = ["changed_at", "from_store", "to_store"]
+    readonly_fields = fields
+    ordering = ["-changed_at", "-id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("from_store", "to_store")
 
 
 class TierChangeInline(ReadOnlyInline, admin.TabularInline):
@@ -265,7 +292,7 @@ class MemberAdmin(admin.ModelAdmin):
     search_help_text = _("Member number, phone (any format), e-mail or name.")
     autocomplete_fields = ["home_store"]
     show_full_result_count = False
-    inlines = [LedgerEntryInline, CouponInline, TierChangeInline]
+    inlines = [LedgerEntryInline, CouponInline, TierChangeInline, HomeStoreChangeInline]
     actions = ["issue_coupon_to_selected", "withdraw_selected"]
     change_form_template = "admin/members/member/change_form.html"
 
@@ -394,7 +421,9 @@ class MemberAdmin(admin.ModelAdmin):
         contact = {f: data.get(f) or "" for f in CONTACT_FIELDS if f in form.changed_data}
         if contact:
             member_update_contact(member=obj, **contact)
-        others = [f for f in form.changed_data if f not in CONTACT_FIELDS]
+        if "home_store" in form.changed_data:
+            member_home_store_change(member=obj, store=data.get("home_store"))
+        others = [f for f in form.changed_data if f not in (*CONTACT_FIELDS, "home_store")]
         if others:
             obj.save(update_fields=others)
 

@@ -197,6 +197,30 @@ class Member(models.Model):
         super().save(*args, update_fields=update_fields, **kwargs)
 
 
+class HomeStoreChange(models.Model):
+    """A member's home store changed (members.services.member_update_profile): the KPIs'
+    store dimension on a past date is the store the first later change left."""
+
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="store_changes"
+    )
+    from_store = models.ForeignKey(
+        Store, verbose_name=_("from"), on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    to_store = models.ForeignKey(
+        Store, verbose_name=_("to"), on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("home store change")
+        verbose_name_plural = _("home store changes")
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_store or '-'} → {self.to_store or '-'}"
+
+
 class TierChange(models.Model):
     member = models.ForeignKey(
         Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="tier_changes"

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from loyalty.errors import LoyaltyError
 
 from .contact import normalize_email, normalize_phone
-from .models import Member, Store, Tier, TierChange
+from .models import HomeStoreChange, Member, Store, Tier, TierChange
 from .numbers import generate_member_number
 from .passwords import member_login_create
 
@@ -88,6 +88,26 @@ def member_update_contact(
         fields.append("name")
     _check_contact_free(email=member.email, phone=member.phone, exclude_pk=member.pk)
     member.save(update_fields=fields)
+    return member
+
+
+@transaction.atomic
+def member_home_store_change(
+    *, member: Member, store: Store | None, now: dt.datetime | None = None
+) -> Member:
+    """Move a member to another home store (None: none), recording the change: the KPIs'
+    store dimension on an earlier date is the store the member had then."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.home_store_id == (store.pk if store else None):
+        return member
+    HomeStoreChange.objects.create(
+        member=member,
+        from_store_id=member.home_store_id,
+        to_store=store,
+        changed_at=now or timezone.now(),
+    )
+    member.home_store = store
+    member.save(update_fields=["home_store"])
     return member
 
 

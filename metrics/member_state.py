@@ -12,7 +12,8 @@ Moving the state from T0 to T recomputes only the members whose row may differ (
 found by index range scans over what changed between the two cutoffs:
 - rows recorded since the last update began (purchases, returns, ledger entries, member
   profile changes: Member.changed_at), less a safety margin, and rows whose business time
-  falls in [T0, T) (purchases, returns, ledger entries, joins, withdrawals, tier changes);
+  falls in [T0, T) (purchases, returns, ledger entries, joins, withdrawals, tier and home
+  store changes);
 - the edges of the trailing windows: purchases leaving the lapse window, the dormancy window
   of the segment dimension, the trailing year and the repeat window; members leaving the
   "new" stage; lots passing their expiry; birthdays (the age band).
@@ -141,7 +142,7 @@ def _touched() -> RawSQL:
 def _touched_sql(mark: MemberStateMark, today: dt.date) -> tuple[str, list]:
     """Member ids whose row at `today` may differ from their row at mark.as_of."""
     from loyalty.models import LedgerEntry, PointLot, Purchase, PurchaseReturn
-    from members.models import Member, TierChange
+    from members.models import HomeStoreChange, Member, TierChange
 
     old, new = mark.as_of, today
     m0, m1 = local_midnight(old), local_midnight(new)
@@ -179,7 +180,10 @@ def _touched_sql(mark: MemberStateMark, today: dt.date) -> tuple[str, list]:
     parts.append(
         PointLot.objects.filter(expires_at__gte=m0, expires_at__lte=m1).values("member_id")
     )
-    parts.append(TierChange.objects.filter(changed_at__gte=m0).values("member_id"))
+    parts += [
+        model.objects.filter(changed_at__gte=m0).values("member_id")
+        for model in (TierChange, HomeStoreChange)
+    ]
     new_stage = dt.timedelta(days=NEW_MEMBER_DAYS)
     member_edges = [
         Q(joined_at__gte=m0, joined_at__lt=m1),

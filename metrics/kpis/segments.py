@@ -6,8 +6,9 @@ of the dimension on the local date `at`; group by it with `.values(...)` and agg
 `label(name, raw)` turns a grouped raw value into the segment string of a snapshot.
 
 Dimensions: segment (new / existing / dormant, as challenges' audiences define them), tier
-(on the date, from the tier changes recorded since), store (home store, current), cohort
-(join month), age (band on the date), gender (current). Channel is a purchase dimension
+and store (the home store) on the date, from the changes recorded since (TierChange,
+HomeStoreChange), cohort (join month), age (band on the date), gender (current: personal
+data that withdrawal erases, so no history of it is kept). Channel is a purchase dimension
 (Purchase.channel), not a member one: calculators over purchases group by it directly.
 """
 
@@ -77,29 +78,13 @@ def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, activ
             output_field=CharField(),
         )
     if name == "tier":
-        # The tier then: the current one, unless the tier changed after that day; then the
-        # tier the first later change left (TierChange.from_tier). Only members with a later
-        # change (a hashed set) look their change up.
         from members.models import TierChange
 
-        later = TierChange.objects.filter(changed_at__gte=end)
-        if among is not None:
-            later = later.filter(member_id__in=among)
-        first_later = (
-            later.filter(member=OuterRef(f"{p}pk") if p else OuterRef("pk"))
-            .order_by("changed_at", "id")
-            .values("from_tier__code")[:1]
-        )
-        return Case(
-            When(
-                **{f"{p}pk__in": later.values("member_id")},
-                then=Coalesce(Subquery(first_later), Value("")),
-            ),
-            default=Coalesce(F(f"{p}tier__code"), Value("")),
-            output_field=CharField(),
-        )
+        return _as_then(TierChange, "tier", end=end, prefix=p, among=among)
     if name == "store":
-        return Coalesce(F(f"{p}home_store__code"), Value(""), output_field=CharField())
+        from members.models import HomeStoreChange
+
+        return _as_then(HomeStoreChange, "store", end=end, prefix=p, among=among)
     if name == "cohort":
         return TruncMonth(f"{p}joined_at")
     if name == "gender":
@@ -115,6 +100,30 @@ def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, activ
         ]
         return Case(*whens, default=Value(""), output_field=CharField())
     raise ValueError(f"unknown dimension {name!r}")
+
+
+def _as_then(changes, field: str, *, end: dt.datetime, prefix: str, among):
+    """The code of the member's `field` (tier, home store) before `end`: the current one,
+    unless it changed since; then the one the first later change left (`changes`, a model
+    with member, from_<field> and changed_at). Only members with a later change (a hashed
+    set) look their change up."""
+    later = changes.objects.filter(changed_at__gte=end)
+    if among is not None:
+        later = later.filter(member_id__in=among)
+    first_later = (
+        later.filter(member=OuterRef(f"{prefix}pk") if prefix else OuterRef("pk"))
+        .order_by("changed_at", "id")
+        .values(f"from_{field}__code")[:1]
+    )
+    current = "home_store" if field == "store" else field
+    return Case(
+        When(
+            **{f"{prefix}pk__in": later.values("member_id")},
+            then=Coalesce(Subquery(first_later), Value("")),
+        ),
+        default=Coalesce(F(f"{prefix}{current}__code"), Value("")),
+        output_field=CharField(),
+    )
 
 
 def lapse_covered_by_dormancy() -> bool:

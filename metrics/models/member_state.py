@@ -1,7 +1,11 @@
 """The KPI member state: what the nightly KPIs need to know of each member at the run's
 cutoff, kept up to date from each day's new data (metrics.member_state, docs/metrics.md,
 "Member state"). Derived data: `manage.py kpis state --rebuild` recomputes it from the
-books at any time."""
+books at any time.
+
+Its tables reference members without foreign-key constraints (as MemberActiveSpan always
+did): the rows are written only from the members table itself, and PostgreSQL checks a
+deferred constraint once per inserted row at commit, millions of lookups for a rebuild."""
 
 from django.db import models
 
@@ -70,7 +74,11 @@ class MemberState(MemberDimensions, PurchaseMeasures):
     since a date still describes the member at that date."""
 
     member = models.OneToOneField(
-        "members.Member", primary_key=True, on_delete=models.CASCADE, related_name="+"
+        "members.Member",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
     )
     version = models.DateField()
     joined_at = models.DateTimeField()
@@ -106,7 +114,9 @@ class MemberChannelState(PurchaseMeasures):
     """A member's purchases through one channel at the cutoff (the purchase KPIs' channel
     slices), for members with a purchase through it in the longest window the state keeps."""
 
-    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
     channel = models.CharField(max_length=10)
     active = models.SmallIntegerField()
 
@@ -147,7 +157,9 @@ class MemberPeriodBase(MemberDimensions):
     dimensions on the day before the start, from the books. A member whose row is older than
     the start is read from the row itself: it still describes them at the start."""
 
-    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
     period = models.CharField(max_length=8)
     start = models.DateField()
 

@@ -26,6 +26,7 @@ EXPECTED_PERMISSIONS = {
         "members.view_staff",
         "members.view_tier",
         "members.view_tierchange",
+        "members.view_homestorechange",
         "loyalty.view_ledgerentry",
         "loyalty.adjust_points",
         "loyalty.view_purchase",

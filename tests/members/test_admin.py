@@ -11,7 +11,7 @@ from loyalty.ledger import points_earn, points_spend
 from loyalty.models import Coupon, LedgerEntry
 from loyalty.models.ledger import EntrySource
 from loyalty.purchases import purchase_record, purchase_return
-from members.models import Member
+from members.models import HomeStoreChange, Member
 from members.numbers import is_valid_member_number
 from members.services import member_register, member_withdraw
 from tests.admin_support import (
@@ -424,6 +424,27 @@ def test_changing_contact_and_profile(staff, hanako):
         "female",
         "Hanako Yamada",
     )
+
+
+def test_moving_the_home_store_is_recorded_and_shown(staff, hanako):
+    client, user = staff
+    shibuya, osaka = StoreFactory(code="TYO02"), StoreFactory(code="OSA01")
+    for store in (shibuya, osaka):
+        page = client.get(change_url(hanako))
+        response = client.post(change_url(hanako), change_form_data(page, home_store=store.pk))
+        assert response.status_code == 302
+    # Saving the page again without a change records nothing.
+    page = client.get(change_url(hanako))
+    assert client.post(change_url(hanako), change_form_data(page)).status_code == 302
+    hanako.refresh_from_db()
+    assert hanako.home_store == osaka
+    assert list(
+        HomeStoreChange.objects.order_by("changed_at", "id").values_list(
+            "from_store__code", "to_store__code"
+        )
+    ) == [(None, "TYO02"), ("TYO02", "OSA01")]
+    html = client.get(change_url(hanako)).content.decode()
+    assert "Home store history" in html
 
 
 def test_clearing_an_email_stores_null(staff, hanako):

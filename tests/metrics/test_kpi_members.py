@@ -19,7 +19,8 @@ from decimal import Decimal
 
 import pytest
 
-from members.models import TierChange
+from members.models import HomeStoreChange, TierChange
+from members.services import member_home_store_change
 from metrics.kpis.base import Window
 from metrics.models import KpiSnapshot
 from metrics.periods import period_end
@@ -109,6 +110,31 @@ def test_members_sliced_by_the_tier_they_had_then(world):
         "tier:gold": 2,
         "tier:silver": 1,
         "tier:unknown": 5,
+    }
+
+
+def test_members_sliced_by_the_home_store_they_had_then(world):
+    # A moves TYO01 -> OSA01 on 3 April, B gets OSA01 on 12 April: the end of March still
+    # has A at TYO01 and B without a store; the end of April has both at OSA01.
+    osaka = StoreFactory(code="OSA01")
+    for who, day in ((world["A"], "2026-04-03"), (world["B"], "2026-04-12")):
+        member_home_store_change(member=who, store=osaka, now=at(d(day), 15))
+    assert list(HomeStoreChange.objects.values_list("from_store__code", "to_store__code")) == [
+        (None, "OSA01"),
+        ("TYO01", "OSA01"),
+    ]
+    found = counts("members")
+    assert {s: v for s, v in found.items() if s.startswith("store:")} == {
+        "store:TYO01": 1,
+        "store:unknown": 7,
+    }
+    april = {
+        s: v.value
+        for s, v in values("members", window("month", "2026-04-01", "2026-05-01")).items()
+    }
+    assert {s: v for s, v in april.items() if s.startswith("store:")} == {
+        "store:OSA01": 2,
+        "store:unknown": 6,
     }
 
 

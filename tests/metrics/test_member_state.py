@@ -19,6 +19,7 @@ from django.core.management.base import CommandError
 
 from loyalty.ledger import points_expire_due
 from members.models import Member, TierChange
+from members.services import member_home_store_change
 from metrics import member_state
 from metrics.kpis import state
 from metrics.kpis.challenges import FOLLOW_UP_DAYS
@@ -153,8 +154,7 @@ def _day_events(rng: random.Random, people, tiers, stores, day: dt.date) -> None
         Member.objects.filter(pk=who.pk).update(tier=new_tier)
     mover = rng.choice(people[1:])
     mover.refresh_from_db()
-    mover.home_store = rng.choice(stores)
-    mover.save(update_fields=["home_store"])
+    member_home_store_change(member=mover, store=rng.choice(stores), now=at(day, 12))
     if day == FIRST_NIGHT + dt.timedelta(days=5):
         withdraw(people[1], day.isoformat())
 
