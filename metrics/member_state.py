@@ -587,8 +587,11 @@ def _keep_bases(today: dt.date, mark: MemberStateMark) -> None:
 
 def _period_bases(today: dt.date, among) -> None:
     """Churn's base of each current period among the members being recomputed (None:
-    everyone), from the books: the members active at the period's start, with their
-    dimensions on the day before. Their earlier rows for these periods go first."""
+    everyone): the members active at the period's start, with their dimensions on the day
+    before. Their earlier rows for these periods go first. A rebuild (None) has just written
+    everyone's active spans and reads who was active from them (one table, not the
+    purchases and their returns again); a night's few members read the books, their spans
+    not being rewritten yet."""
     q = connection.ops.quote_name
     table = q(MemberPeriodBase._meta.db_table)
     columns = ", ".join(q(f"d_{name}") for name in DIMENSIONS)
@@ -597,8 +600,11 @@ def _period_bases(today: dt.date, among) -> None:
         by_start.setdefault(state_windows(today)[period], []).append(period)
     with connection.cursor() as cursor:
         for start, periods in by_start.items():
-            active = activity.active_purchases(local_midnight(start))
-            if among is not None:
+            if among is None:
+                at = local_midnight(start)
+                active = MemberActiveSpan.objects.filter(starts_at__lt=at, ends_at__gte=at)
+            else:
+                active = activity.active_purchases(local_midnight(start))
                 active = active.filter(member_id__in=among)
                 cursor.execute(
                     f"DELETE FROM {table} WHERE start = %s AND member_id IN (%s)"  # noqa: S608

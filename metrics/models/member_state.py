@@ -114,8 +114,13 @@ class MemberChannelState(PurchaseMeasures):
     """A member's purchases through one channel at the cutoff (the purchase KPIs' channel
     slices), for members with a purchase through it in the longest window the state keeps."""
 
+    # Found by member through the unique (member, channel) index: no index of its own.
     member = models.ForeignKey(
-        "members.Member", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+        "members.Member",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     channel = models.CharField(max_length=10)
     active = models.SmallIntegerField()
