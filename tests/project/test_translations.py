@@ -15,11 +15,13 @@ def _entries(path: Path) -> list[dict[str, str]]:
         if line.startswith('"') and key:
             entry[key] += ast.literal_eval(line)
         elif line.startswith("msg"):
-            if line.startswith("msgid ") and entry:
+            if line.startswith("msgid ") and "msgid" in entry:
                 entries.append(entry)
                 entry = {}
             key, _, text = line.partition(" ")
             entry[key] = ast.literal_eval(text)
+        elif line.startswith("#,") and "fuzzy" in line:
+            entry["fuzzy"] = "yes"  # gettext skips it: the message shows in English
         elif line.startswith("#~"):
             continue
         elif not line.strip() and entry:
@@ -38,7 +40,11 @@ def test_the_catalogue_is_read_whole():
 
 
 def test_every_message_has_a_japanese_translation():
-    untranslated = [e["msgid"] for e in ENTRIES if not (e.get("msgstr") or e.get("msgstr[0]"))]
+    untranslated = [
+        e["msgid"]
+        for e in ENTRIES
+        if not (e.get("msgstr") or e.get("msgstr[0]")) or "fuzzy" in e
+    ]
     assert untranslated == []
 
 
@@ -47,6 +53,8 @@ def test_the_compiled_catalogue_matches_the_source():
         catalogue = gettext.GNUTranslations(mo)
     stale = []
     for entry in ENTRIES:
+        if "fuzzy" in entry:
+            continue  # not compiled; the test above fails on it
         context, msgid = entry.get("msgctxt"), entry["msgid"]
         if "msgid_plural" in entry:
             plural, wanted = entry["msgid_plural"], entry["msgstr[0]"]
