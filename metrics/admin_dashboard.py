@@ -134,6 +134,10 @@ class KpiDashboardAdmin(admin.ModelAdmin):
                     )
                     > timezone.localdate(),
                     "cohort_rows": _cohort_rows(dashboard),
+                    # Nothing computed for this period yet: say how to compute it.
+                    "headline_empty": all(h.value is None for h in dashboard.headlines),
+                    "range_first": dashboard.filters.first.isoformat(),
+                    "range_last": dashboard.filters.last.isoformat(),
                 }
             )
         request.current_app = self.admin_site.name

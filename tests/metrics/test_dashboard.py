@@ -343,6 +343,17 @@ def test_the_current_period_when_asked_for_says_it_is_not_over(marketer):
     assert "（期間途中：現時点までの値）" in japanese.content.decode()
 
 
+def test_a_period_without_snapshots_says_how_to_compute_it(marketer, world):
+    # The world has monthly snapshots only: its weeks were never computed.
+    weeks = {"period": "week", "date_from": "2026-04-06", "date_to": "2026-05-04"}
+    html = marketer[0].get(URL, weeks).content.decode()
+    assert (
+        "compute earlier ones with <code>manage.py kpis recompute --from 2026-04-06"
+        " --to 2026-05-04</code>"
+    ) in html
+    assert 'id="headline-empty"' not in marketer[0].get(URL, RANGE).content.decode()
+
+
 def test_the_store_filter_changes_the_numbers(marketer, world):
     response = marketer[0].get(URL, {**RANGE, "store": "TYO01"})
     assert response.context["dashboard"].segment == "store:TYO01"
