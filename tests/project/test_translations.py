@@ -41,9 +41,7 @@ def test_the_catalogue_is_read_whole():
 
 def test_every_message_has_a_japanese_translation():
     untranslated = [
-        e["msgid"]
-        for e in ENTRIES
-        if not (e.get("msgstr") or e.get("msgstr[0]")) or "fuzzy" in e
+        e["msgid"] for e in ENTRIES if not (e.get("msgstr") or e.get("msgstr[0]")) or "fuzzy" in e
     ]
     assert untranslated == []
 
