@@ -57,7 +57,7 @@ from members.management.commands.demo_data import (
     member_number_for,
     plan_member,
 )
-from members.models import Member, Staff, Store, Tier, Visit
+from members.models import Member, Staff, Store, Tier, TierChange, Visit
 from members.numbers import is_valid_member_number
 from metrics.formulas.surveys import nps as nps_formula
 from metrics.models import Answer, KpiSnapshot, Question, Survey, SurveyResponse
@@ -248,6 +248,8 @@ def test_a_year_exercises_expiry_returns_spends_coupons_and_withdrawal():
     assert set(Coupon.objects.values_list("issued_via", flat=True)) == {"demo"}
     assert Member.objects.filter(status=Member.Status.WITHDRAWN, email=None).exists()
     assert Member.objects.exclude(tier__code="regular").exists()
+    # The tier job ran through the history: changes on more than the load's day.
+    assert TierChange.objects.dates("changed_at", "day").count() > 1
     assert ledger_drift() == []
 
 
