@@ -80,6 +80,7 @@ _WORK = (
     "ANALYZE KPI_",
     # The member state's rebuild: part of computing the KPIs from the books.
     'DELETE FROM "METRICS_MEMBER',
+    'TRUNCATE "METRICS_MEMBER',
     'INSERT INTO "METRICS_MEMBER',
 )
 
