@@ -205,10 +205,14 @@ class HomeStoreChange(models.Model):
         Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="store_changes"
     )
     from_store = models.ForeignKey(
-        Store, verbose_name=_("from"), on_delete=models.PROTECT, null=True, related_name="+"
+        Store,
+        verbose_name=_("previous store"),
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
     )
     to_store = models.ForeignKey(
-        Store, verbose_name=_("to"), on_delete=models.PROTECT, null=True, related_name="+"
+        Store, verbose_name=_("new store"), on_delete=models.PROTECT, null=True, related_name="+"
     )
     changed_at = models.DateTimeField(_("changed at"), default=timezone.now, db_index=True)
 

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
                         to="members.store",
-                        verbose_name="from",
+                        verbose_name="previous store",
                     ),
                 ),
                 (
@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
                         to="members.store",
-                        verbose_name="to",
+                        verbose_name="new store",
                     ),
                 ),
             ],
