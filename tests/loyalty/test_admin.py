@@ -14,7 +14,7 @@ from loyalty.models.ledger import EntrySource
 from loyalty.purchases import Line, purchase_record
 from members.api_keys import api_key_create
 from members.models import TierChange, Visit
-from members.services import member_register
+from members.services import member_home_store_change, member_register
 from tests.admin_support import (
     form_errors,
     messages_of,
@@ -365,6 +365,7 @@ def test_every_admin_page_opens_for_a_superuser(superuser, member, coupon):
     StaffFactory(store=store, user=user)
     tier = TierFactory()
     TierChange.objects.create(member=member, from_tier=None, to_tier=tier, window_spend=0)
+    member_home_store_change(member=member, store=store)
     Visit.objects.create(member=member, store=store, visited_at=timezone.now())
     api_key_create(name="POS", scopes=["events:write"])
     purchase_record(
@@ -389,7 +390,7 @@ def test_every_admin_page_opens_for_a_superuser(superuser, member, coupon):
         first = model.objects.order_by("pk").first()
         statuses[f"{name} page"] = client.get(url(f"{name}_change", first.pk)).status_code
     assert statuses == dict.fromkeys(statuses, 200)
-    assert len(statuses) == 31  # 12 models: 12 lists, 12 pages, 7 date drill-downs
+    assert len(statuses) == 34  # 13 models: 13 lists, 13 pages, 8 date drill-downs
 
 
 def test_template_validity_column_is_in_local_time():
