@@ -103,10 +103,34 @@ class Filters:
         }
 
 
+# The survey KPIs' own slices (metrics.kpis.surveys): named so that a marketer sees they slice
+# survey answers, not members.
+SURVEY_DIMENSIONS = (
+    ("answer_store", _("Store answered at (surveys)")),
+    ("question", _("Question (surveys)")),
+)
+SEGMENT_VALUES = {
+    "new": _("New"),
+    "existing": _("Existing"),
+    "dormant": _("Dormant"),
+    "unknown": _("unknown"),
+}
+
+
 def _segment_choice(segment: str) -> tuple[str, str]:
+    """("gender:female", "Gender: Female"): the dimension's name and, where the value is a
+    code with a name (segment stages, genders, channels), the value's, in the user's language."""
+    from loyalty.models.purchases import Channel
+    from members.models import Member
+
     dimension, value = segment.split(":", 1)
-    names = dict(BAR_DIMENSIONS)
-    return segment, f"{names.get(dimension, dimension)}: {value}"
+    names = dict(BAR_DIMENSIONS + SURVEY_DIMENSIONS)
+    values = {
+        **SEGMENT_VALUES,
+        **(dict(Member.Gender.choices) if dimension == "gender" else {}),
+        **(dict(Channel.choices) if dimension == "channel" else {}),
+    }
+    return segment, f"{names.get(dimension, dimension)}: {values.get(value, value)}"
 
 
 class DashboardFilterForm(forms.Form):

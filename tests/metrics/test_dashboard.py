@@ -11,7 +11,13 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from members.models import Store
-from metrics.dashboard import format_change, format_progress, format_value, last_finished_period
+from metrics.dashboard import (
+    _segment_choice,
+    format_change,
+    format_progress,
+    format_value,
+    last_finished_period,
+)
 from metrics.models import KpiTarget
 from metrics.periods import period_label, period_shift
 from metrics.selectors import cohort_retention_matrix, nps_split
@@ -364,6 +370,24 @@ def test_the_store_filter_changes_the_numbers(marketer, world):
     segment = marketer[0].get(URL, {**RANGE, "segment": "tier:gold"})
     assert tiles(segment)["members"]["value"] == "200"
     assert tiles(segment)["churn_rate"]["value"] == "2.5%"
+
+
+@pytest.mark.usefixtures("_back_to_english")
+@pytest.mark.parametrize(
+    ("segment", "english", "japanese"),
+    [
+        ("segment:dormant", "New / existing / dormant: Dormant", "新規・既存・休眠: 休眠"),
+        ("gender:female", "Gender: Female", "性別: 女性"),
+        ("channel:app", "Channel: App", "チャネル: アプリ"),
+        ("age:unknown", "Age band: unknown", "年代: 不明"),
+        ("question:7", "Question (surveys): 7", "質問（アンケート）: 7"),
+        ("tier:gold", "Tier: gold", "ランク: gold"),  # codes the programme named stay as they are
+    ],
+)
+def test_segment_choices_name_dimension_and_value(segment, english, japanese):
+    assert _segment_choice(segment) == (segment, english)
+    with translation.override("ja"):
+        assert _segment_choice(segment) == (segment, japanese)
 
 
 def test_the_segment_choices_come_from_the_snapshots(marketer, world):
