@@ -80,11 +80,11 @@ def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, activ
     if name == "tier":
         from members.models import TierChange
 
-        return _as_then(TierChange, "tier", end=end, prefix=p, among=among)
+        return _as_then(TierChange, "from_tier", "tier", end=end, prefix=p, among=among)
     if name == "store":
         from members.models import HomeStoreChange
 
-        return _as_then(HomeStoreChange, "store", end=end, prefix=p, among=among)
+        return _as_then(HomeStoreChange, "from_store", "home_store", end=end, prefix=p, among=among)
     if name == "cohort":
         return TruncMonth(f"{p}joined_at")
     if name == "gender":
@@ -102,20 +102,19 @@ def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, activ
     raise ValueError(f"unknown dimension {name!r}")
 
 
-def _as_then(changes, field: str, *, end: dt.datetime, prefix: str, among):
-    """The code of the member's `field` (tier, home store) before `end`: the current one,
+def _as_then(changes, left: str, current: str, *, end: dt.datetime, prefix: str, among):
+    """The code of the member's `current` (tier, home store) before `end`: the current one,
     unless it changed since; then the one the first later change left (`changes`, a model
-    with member, from_<field> and changed_at). Only members with a later change (a hashed
-    set) look their change up."""
+    with member, changed_at and the field `left`). Only members with a later change (a
+    hashed set) look their change up."""
     later = changes.objects.filter(changed_at__gte=end)
     if among is not None:
         later = later.filter(member_id__in=among)
     first_later = (
         later.filter(member=OuterRef(f"{prefix}pk") if prefix else OuterRef("pk"))
         .order_by("changed_at", "id")
-        .values(f"from_{field}__code")[:1]
+        .values(f"{left}__code")[:1]
     )
-    current = "home_store" if field == "store" else field
     return Case(
         When(
             **{f"{prefix}pk__in": later.values("member_id")},
