@@ -91,6 +91,7 @@ class Recorder:
 
     def __init__(self):
         self.statements: list[tuple[str, tuple]] = []
+        self.seconds: list[tuple[float, str]] = []  # every statement's time, as it ran
 
     def __call__(self, execute, sql, params, many, context):
         upper = sql.lstrip().upper()
@@ -100,7 +101,11 @@ class Recorder:
             and "METRICS_MEMBERSTATEMARK" not in upper
         ):
             self.statements.append((sql, tuple(params or ())))
-        return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds.append((time.perf_counter() - started, sql))
 
 
 @dataclass
@@ -152,10 +157,18 @@ def nightly(today: dt.date, *, fresh: bool) -> Night:
     return Night(seconds, state_seconds, per_kpi, recorder)
 
 
-def report(title: str, night: Night) -> None:
+def report(title: str, night: Night, slowest: int) -> None:
     print(f"{title}: {night.seconds:.1f} s, of which the member state {night.state_seconds:.1f} s")
     for code, spent in night.per_kpi.most_common():
         print(f"  {code:<32} {spent:7.2f} s")
+    if slowest:
+        print(f"  its {slowest} slowest statements (s):")
+        for seconds, sql in sorted(night.recorder.seconds, key=lambda pair: -pair[0])[:slowest]:
+            print(f"  {seconds:6.2f}  {_head(sql)}")
+
+
+def _head(sql: str) -> str:
+    return " ".join(sql.split())[:100]
 
 
 def _rows(rows) -> list[tuple]:
@@ -173,17 +186,19 @@ def _rows(rows) -> list[tuple]:
     return sorted((tuple(norm(v) for v in row) for row in rows), key=repr)
 
 
-def postgres_times(statements) -> tuple[float, list]:
+def postgres_times(statements) -> tuple[float, list, list]:
     """The statements again, with the settings the KPI run gives its statements."""
     from metrics.kpis.plans import kpi_plans
 
-    results = []
+    results, each = [], []
     started = time.perf_counter()
     with kpi_plans(), connection.cursor() as cursor:
         for sql, params in statements:
+            begun = time.perf_counter()
             cursor.execute(sql, params)
             results.append(cursor.fetchall() if _query(sql) else None)
-    return time.perf_counter() - started, results
+            each.append(time.perf_counter() - begun)
+    return time.perf_counter() - started, results, each
 
 
 def _query(sql: str) -> bool:
@@ -251,16 +266,26 @@ def duckdb_sql(sql: str) -> str:
     return _PLACEHOLDER.sub("?", sql).replace("%%", "%")
 
 
-def duckdb_times(db, statements) -> tuple[float, list]:
-    results = []
+def duckdb_times(db, statements) -> tuple[float, list, list]:
+    results, each = [], []
     started = time.perf_counter()
     for sql, params in statements:
+        begun = time.perf_counter()
         if sql.startswith("ANALYZE"):  # DuckDB keeps its statistics itself
             results.append(None)
-            continue
-        cursor = db.execute(duckdb_sql(sql), list(params))
-        results.append(cursor.fetchall() if _query(sql) else None)
-    return time.perf_counter() - started, results
+        else:
+            cursor = db.execute(duckdb_sql(sql), list(params))
+            results.append(cursor.fetchall() if _query(sql) else None)
+        each.append(time.perf_counter() - begun)
+    return time.perf_counter() - started, results, each
+
+
+def slowest(statements, pg_each, duck_each, count: int) -> None:
+    """The statements costing PostgreSQL the most, beside DuckDB's time for each."""
+    print(f"  the {count} slowest on PostgreSQL (s, PostgreSQL / DuckDB):")
+    ranked = sorted(range(len(statements)), key=lambda i: -pg_each[i])[:count]
+    for i in ranked:
+        print(f"  {i:4d} {pg_each[i]:6.2f} {duck_each[i]:6.2f}  {_head(statements[i][0])}")
 
 
 def main() -> None:
@@ -268,6 +293,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--today", type=dt.date.fromisoformat, default=dt.date(2026, 11, 22))
     parser.add_argument("--reload", action="store_true")
+    parser.add_argument(
+        "--slowest", type=int, default=12, help="list this many of the slowest statements"
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench/kpis.py needs PostgreSQL: set DATABASE_URL")
@@ -283,18 +311,22 @@ def main() -> None:
     # The full recompute: the night before, from nothing. Then the night itself, moving on
     # from it: the nightly run as it runs every night.
     full = nightly(args.today - dt.timedelta(days=1), fresh=True)
-    report(f"full recompute, nightly run ({args.today - dt.timedelta(days=1)}) from nothing", full)
+    report(
+        f"full recompute, nightly run ({args.today - dt.timedelta(days=1)}) from nothing",
+        full,
+        args.slowest,
+    )
     night = nightly(args.today, fresh=False)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    report(f"nightly run ({args.today}) after the night before", night)
+    report(f"nightly run ({args.today}) after the night before", night, args.slowest)
     print(f"  peak memory {peak:.0f} MiB")
     statements = full.recorder.statements
-    pg_seconds, pg_rows = postgres_times(statements)
+    pg_seconds, pg_rows, pg_each = postgres_times(statements)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         db = duckdb_copy(Path(tmp), tables_read(statements))
         print(f"DuckDB copy of the tables: {time.perf_counter() - started:.0f} s")
-        duck_seconds, duck_rows = duckdb_times(db, statements)
+        duck_seconds, duck_rows, duck_each = duckdb_times(db, statements)
         db.close()
     pairs = [(a, b) for a, b in zip(pg_rows, duck_rows, strict=True) if a is not None]
     same = sum(_rows(a) == _rows(b) for a, b in pairs)
@@ -303,6 +335,7 @@ def main() -> None:
     print(f"  DuckDB     {duck_seconds:8.1f} s   baseline")
     print(f"  ratio      {pg_seconds / duck_seconds:8.2f}x DuckDB")
     print(f"  same rows from both: {same} of {len(pairs)} queries")
+    slowest(statements, pg_each, duck_each, args.slowest)
 
 
 if __name__ == "__main__":
