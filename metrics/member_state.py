@@ -28,6 +28,7 @@ late or a changed profile get theirs from the books instead.
 """
 
 import datetime as dt
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -53,6 +54,7 @@ from django.utils import timezone
 from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
 from loyalty.localtime import local_midnight
 
+from .bulk_load import indexes_built_after
 from .kpis import activity
 from .kpis.plans import kpi_plans
 from .kpis.points import expired_in, outstanding_facts
@@ -241,8 +243,6 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
     create_temporary(CHANNELS, _channel_facts(at, starts, among))
     create_temporary(ROWS, _rows(today, at, among))
     q = connection.ops.quote_name
-    row_columns = [f.column for f in MemberState._meta.concrete_fields]
-    channel_columns = _channel_columns()
     if among is not None:
         totals_move(as_of=mark.as_of, members=TOUCHED, sign=-1)
         _keep_bases(today, mark)
@@ -251,7 +251,7 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
             # A rebuild empties the tables: PostgreSQL's TRUNCATE gives them new files (a
             # DELETE leaves every row dead for vacuum to find, and the next scans read them).
             empty = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
-            for model in (MemberState, MemberChannelState, MemberActiveSpan, MemberPeriodBase):
+            for model in _STATE_TABLES:
                 cursor.execute(f"{empty} {q(model._meta.db_table)}")
         else:
             for model in (MemberState, MemberChannelState, MemberActiveSpan):
@@ -259,27 +259,10 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
                     f"DELETE FROM {q(model._meta.db_table)} WHERE member_id IN"  # noqa: S608
                     f" (SELECT member_id FROM {TOUCHED})"
                 )
-        names = ", ".join(q(c) for c in row_columns)
-        cursor.execute(
-            f"INSERT INTO {q(MemberState._meta.db_table)} ({names}) SELECT {names} FROM {ROWS}"  # noqa: S608
-        )
-        members = cursor.rowcount
-        spans_sql, spans_params = _spans(among)
-        cursor.execute(
-            f"INSERT INTO {q(MemberActiveSpan._meta.db_table)}"  # noqa: S608
-            " (member_id, starts_at, ends_at, last_purchase_at)"
-            f" SELECT s.member_id, s.starts_at, s.ends_at, r.last_purchase_at FROM ({spans_sql}) s"
-            f" JOIN {ROWS} r ON r.member_id = s.member_id",
-            spans_params,
-        )
-        channel_names = ", ".join(q(c) for c in channel_columns)
-        selected, params = _channel_select(starts)
-        cursor.execute(
-            f"INSERT INTO {q(MemberChannelState._meta.db_table)} ({channel_names}) {selected}",  # noqa: S608
-            params,
-        )
-        if among is None:
-            _period_bases(today, None)
+        # A rebuild fills emptied tables: their indexes are built once, after the rows.
+        loading = indexes_built_after(*_STATE_TABLES) if among is None else nullcontext()
+        with loading:
+            members = _write_rows(cursor, today, starts, among)
         for period in PERIODS:  # the bases of periods that are over
             cursor.execute(
                 f"DELETE FROM {q(MemberPeriodBase._meta.db_table)}"  # noqa: S608
@@ -301,6 +284,38 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
         totals_roll(old=mark.as_of, new=today)
         totals_move(as_of=today, members=TOUCHED, sign=1)
         totals_compact()
+    return members
+
+
+_STATE_TABLES = (MemberState, MemberChannelState, MemberActiveSpan, MemberPeriodBase)
+
+
+def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among) -> int:
+    """Insert the recomputed members' rows (their old ones gone) from the temporary tables,
+    their spans, channel rows and, in a rebuild, everyone's churn bases. Returns the number
+    of members."""
+    q = connection.ops.quote_name
+    names = ", ".join(q(f.column) for f in MemberState._meta.concrete_fields)
+    cursor.execute(
+        f"INSERT INTO {q(MemberState._meta.db_table)} ({names}) SELECT {names} FROM {ROWS}"  # noqa: S608
+    )
+    members = cursor.rowcount
+    spans_sql, spans_params = _spans(among)
+    cursor.execute(
+        f"INSERT INTO {q(MemberActiveSpan._meta.db_table)}"  # noqa: S608
+        " (member_id, starts_at, ends_at, last_purchase_at)"
+        f" SELECT s.member_id, s.starts_at, s.ends_at, r.last_purchase_at FROM ({spans_sql}) s"
+        f" JOIN {ROWS} r ON r.member_id = s.member_id",
+        spans_params,
+    )
+    channel_names = ", ".join(q(c) for c in _channel_columns())
+    selected, params = _channel_select(starts)
+    cursor.execute(
+        f"INSERT INTO {q(MemberChannelState._meta.db_table)} ({channel_names}) {selected}",  # noqa: S608
+        params,
+    )
+    if among is None:
+        _period_bases(today, None)
     return members
 
 
