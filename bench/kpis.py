@@ -76,6 +76,7 @@ _WORK = (
     "SELECT",
     "WITH",
     "CREATE TEMPORARY TABLE KPI_",
+    "CREATE UNLOGGED TABLE KPI_",  # a rebuild's spans, from its second connection
     "DROP TABLE IF EXISTS KPI_",
     "ANALYZE KPI_",
     # The member state's rebuild: part of computing the KPIs from the books.
@@ -277,6 +278,8 @@ def duckdb_sql(sql: str) -> str:
     if bulk:
         arrays = ", ".join(f"UNNEST({array})" for array in _ARRAY.findall(bulk[1]))
         sql = sql[: bulk.start()] + f"SELECT {arrays}{bulk[2] or ''}"
+    if sql.startswith("CREATE UNLOGGED TABLE "):  # DuckDB's tables are never logged
+        sql = "CREATE TABLE " + sql.removeprefix("CREATE UNLOGGED TABLE ")
     return _PLACEHOLDER.sub("?", sql).replace("%%", "%")
 
 

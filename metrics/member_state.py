@@ -75,6 +75,7 @@ from .models import (
     MemberStateMark,
 )
 from .periods import PERIODS
+from .second_connection import alongside, can_run_alongside
 
 TOUCHED = "kpi_state_touched"
 CHANNELS = "kpi_state_channels"
@@ -82,6 +83,7 @@ ROWS = "kpi_state_rows"
 BASE = "kpi_state_base"
 LATE = "kpi_state_late"
 SPANS = "kpi_state_spans"
+SPANS_STAGED = "kpi_state_spans_staged"  # a committed table: a second connection writes it
 # Rows recorded in the last update's final moments may have committed after it read: they
 # are read again by the next one.
 MARGIN = dt.timedelta(hours=1)
@@ -99,6 +101,8 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
     """Move the member state to cutoff `today`: incrementally from the last cutoff, or from
     scratch when there is none, the settings it was computed with changed, it is ahead of
     `today`, or `rebuild` is asked for."""
+    # Outside a transaction, a rebuild computes the spans on a second connection meanwhile.
+    concurrent = can_run_alongside()
     with transaction.atomic():
         # One update at a time: a second run waits here, then finds the state moved on.
         mark = MemberStateMark.objects.select_for_update().first()
@@ -109,7 +113,7 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
         # A rebuild reads everything (bitmap and sequential scans); a night, a few members'.
         with kpi_plans(index_scans=not fresh):
             if fresh:
-                members = _recompute(today, among=None)
+                members = _recompute(today, among=None, concurrent=concurrent)
             else:
                 create_temporary(TOUCHED, _touched_sql(mark, today))
                 members = _recompute(today, among=_touched(), mark=mark)
@@ -235,9 +239,35 @@ def _birthdays(old: dt.date, new: dt.date) -> QuerySet:
 # --- Recomputing rows ------------------------------------------------------------------------
 
 
-def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) -> int:
+def _recompute(
+    today: dt.date, *, among, mark: MemberStateMark | None = None, concurrent: bool = False
+) -> int:
     """Replace the rows of the members in `among` (None: everyone, and `mark` None) with their
-    state at `today`, and their part of churn's base of each current period."""
+    state at `today`, and their part of churn's base of each current period. A rebuild's
+    spans are computed alongside the rows (on a second connection when `concurrent`)."""
+    if among is not None:
+        return _recompute_with(today, among=among, mark=mark, spans=None)
+    with alongside(lambda: _stage_spans(concurrent=concurrent), concurrent=concurrent) as spans:
+        return _recompute_with(today, among=None, mark=None, spans=spans)
+
+
+def _stage_spans(*, concurrent: bool) -> str:
+    """Everyone's active spans (member_id, starts_at, ends_at) as a table; its name. On a
+    second connection (`concurrent`): a committed unlogged table, computed with the KPI
+    statements' settings; otherwise a temporary table of this connection."""
+    spans = _spans(None)
+    if not concurrent:
+        create_temporary(SPANS, spans)
+        return SPANS
+    sql, params = spans
+    with kpi_plans(), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {SPANS_STAGED}")  # one a failed rebuild left
+        cursor.execute(f"CREATE UNLOGGED TABLE {SPANS_STAGED} AS {sql}", params)
+        cursor.execute(f"ANALYZE {SPANS_STAGED}")
+    return SPANS_STAGED
+
+
+def _recompute_with(today: dt.date, *, among, mark, spans) -> int:
     at = local_midnight(today)
     starts = state_windows(today)
     create_temporary(CHANNELS, _channel_facts(at, starts, among))
@@ -262,7 +292,7 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
         # A rebuild fills emptied tables: their indexes are built once, after the rows.
         loading = indexes_built_after(*_STATE_TABLES) if among is None else nullcontext()
         with loading:
-            members = _write_rows(cursor, today, starts, among)
+            members = _write_rows(cursor, today, starts, among, spans)
         for period in PERIODS:  # the bases of periods that are over
             cursor.execute(
                 f"DELETE FROM {q(MemberPeriodBase._meta.db_table)}"  # noqa: S608
@@ -290,17 +320,21 @@ def _recompute(today: dt.date, *, among, mark: MemberStateMark | None = None) ->
 _STATE_TABLES = (MemberState, MemberChannelState, MemberActiveSpan, MemberPeriodBase)
 
 
-def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among) -> int:
+def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among, spans) -> int:
     """Insert the recomputed members' rows (their old ones gone) from the temporary tables,
-    their spans, channel rows and, in a rebuild, everyone's churn bases. Returns the number
-    of members."""
+    their spans (from the table `spans()` names, in a rebuild), channel rows and, in a
+    rebuild, everyone's churn bases. Returns the number of members."""
     q = connection.ops.quote_name
     names = ", ".join(q(f.column) for f in MemberState._meta.concrete_fields)
     cursor.execute(
         f"INSERT INTO {q(MemberState._meta.db_table)} ({names}) SELECT {names} FROM {ROWS}"  # noqa: S608
     )
     members = cursor.rowcount
-    spans_sql, spans_params = _spans(among)
+    if spans is None:
+        spans_sql, spans_params = _spans(among)
+    else:
+        staged = spans()  # waits for the second connection's work
+        spans_sql, spans_params = f"SELECT member_id, starts_at, ends_at FROM {staged}", []  # noqa: S608
     cursor.execute(
         f"INSERT INTO {q(MemberActiveSpan._meta.db_table)}"  # noqa: S608
         " (member_id, starts_at, ends_at, last_purchase_at)"
@@ -308,6 +342,8 @@ def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among) -> in
         f" JOIN {ROWS} r ON r.member_id = s.member_id",
         spans_params,
     )
+    if spans is not None:
+        drop_temporary(staged)
     channel_names = ", ".join(q(c) for c in _channel_columns())
     selected, params = _channel_select(starts)
     cursor.execute(

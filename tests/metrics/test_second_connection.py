@@ -1,0 +1,100 @@
+"""metrics.second_connection, and the member state rebuild that computes the active spans on
+a second connection while the rows are computed (PostgreSQL, data committed: the second
+connection sees only what is)."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from metrics.member_state import SPANS_STAGED, member_state_differences, member_state_update
+from metrics.models import MemberActiveSpan, MemberState
+from metrics.second_connection import alongside, can_run_alongside
+
+from .kpi_support import buy, give_back, member, withdraw
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def test_work_alongside_runs_on_another_connection_and_its_statements_are_seen():
+    seen = []
+
+    def recorder(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    assert can_run_alongside()  # no transaction open here
+    with connection.execute_wrapper(recorder):
+        with alongside(_backend_pid, concurrent=True) as result:
+            mine = _backend_pid()
+        theirs = result()
+    assert theirs != mine
+    # The caller's wrappers wrapped the second connection's statements too.
+    assert seen == ["SELECT pg_backend_pid()", "SELECT pg_backend_pid()"]
+
+
+def test_what_the_work_raised_is_raised_by_its_result():
+    def failing():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+
+    with alongside(failing, concurrent=True) as result:
+        pass
+    with pytest.raises(Exception, match="division by zero"):
+        result()
+
+
+def test_work_not_alongside_runs_once_on_this_connection_when_asked():
+    calls = []
+
+    def work():
+        calls.append(_backend_pid())
+        return len(calls)
+
+    with alongside(work, concurrent=False) as result:
+        assert calls == []
+        assert result() == 1
+        assert result() == 1
+    assert calls == [_backend_pid()]
+
+
+def test_a_rebuild_outside_a_transaction_computes_the_spans_alongside_and_equals_the_books():
+    ann, bob, cy = member("2025-01-10"), member("2025-03-01"), member("2026-02-01")
+    buy(ann, "2026-03-02", 4000)
+    buy(ann, "2026-05-20", 1500)  # within 180 days of the first: one span
+    buy(ann, "2026-11-20", 800)  # after that span ended: a second one
+    p = buy(bob, "2026-06-15", 3000)
+    give_back(p, "2026-06-20", 3000)  # a full return ends bob's span then
+    buy(cy, "2026-10-01", 900)
+    withdraw(cy, "2026-10-20")  # withdrawing ends cy's
+    today = dt.date(2026, 11, 22)
+    assert can_run_alongside()
+    with CaptureQueriesContext(connection) as main:
+        update = member_state_update(today=today, rebuild=True)
+    assert (update.rebuilt, update.members) == (True, 3)
+    statements = [q["sql"] for q in main.captured_queries]
+    # This connection read the staged spans; it computed none itself.
+    assert any(f"FROM {SPANS_STAGED}" in sql for sql in statements)
+    assert not any("PARTITION BY member_id" in sql for sql in statements)
+    spans = sorted(
+        MemberActiveSpan.objects.values_list("member_id", "starts_at__date", "ends_at__date")
+    )
+    assert [(m, str(s), str(e)) for m, s, e in spans] == [
+        (ann.pk, "2026-03-02", "2026-11-16"),  # 20 May + 180 days
+        (ann.pk, "2026-11-20", "2027-05-19"),
+        (bob.pk, "2026-06-15", "2026-06-20"),
+        (cy.pk, "2026-10-01", "2026-10-20"),
+    ]
+    assert MemberState.objects.count() == 3
+    assert member_state_differences(today) == []
+    # The staged table went with the rebuild's transaction.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [SPANS_STAGED])
+        assert cursor.fetchone() == (None,)
