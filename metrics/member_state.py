@@ -25,11 +25,18 @@ Before a touched member's row is replaced, churn's base of each current period i
 them (MemberPeriodBase): their row untouched since the period's start still described them
 at the start; once touched, the start's state would be lost. Members with rows recorded
 late or a changed profile get theirs from the books instead.
+
+A rebuild (from scratch) is two chains that meet at the end: the state rows (channel facts,
+then the rows), and the active spans with the churn bases read from them. Called with no
+transaction open on PostgreSQL, the second chain runs on a second connection meanwhile
+(metrics.second_connection) and hands over committed unlogged tables; otherwise the same
+statements run first on this connection, into temporary tables.
 """
 
 import datetime as dt
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -83,7 +90,10 @@ ROWS = "kpi_state_rows"
 BASE = "kpi_state_base"
 LATE = "kpi_state_late"
 SPANS = "kpi_state_spans"
-SPANS_STAGED = "kpi_state_spans_staged"  # a committed table: a second connection writes it
+BASES = "kpi_state_bases_new"
+# Committed tables: a rebuild's second connection writes them.
+SPANS_STAGED = "kpi_state_spans_staged"
+BASES_STAGED = "kpi_state_bases_staged"
 # Rows recorded in the last update's final moments may have committed after it read: they
 # are read again by the next one.
 MARGIN = dt.timedelta(hours=1)
@@ -244,34 +254,54 @@ def _recompute(
 ) -> int:
     """Replace the rows of the members in `among` (None: everyone, and `mark` None) with their
     state at `today`, and their part of churn's base of each current period. A rebuild's
-    spans are computed alongside the rows (on a second connection when `concurrent`)."""
+    spans and churn bases are computed alongside the rows (on a second connection when
+    `concurrent`): they read the books alone."""
     if among is not None:
-        return _recompute_with(today, among=among, mark=mark, spans=None)
-    with alongside(lambda: _stage_spans(concurrent=concurrent), concurrent=concurrent) as spans:
-        return _recompute_with(today, among=None, mark=None, spans=spans)
+        return _recompute_with(today, among=among, mark=mark, staged=None)
+    work = partial(_stage_spans_and_bases, today, concurrent=concurrent)
+    with alongside(work, concurrent=concurrent) as staged:
+        return _recompute_with(today, among=None, mark=None, staged=staged)
 
 
-def _stage_spans(*, concurrent: bool) -> str:
-    """Everyone's active spans (member_id, starts_at, ends_at) as a table; its name. On a
-    second connection (`concurrent`): a committed unlogged table, computed with the KPI
-    statements' settings; otherwise a temporary table of this connection."""
-    spans = _spans(None)
+def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, str]:
+    """Everyone's active spans (member_id, starts_at, ends_at) and churn bases of the current
+    periods (MemberPeriodBase's columns but the id) as two tables; their names. On a second
+    connection (`concurrent`): committed unlogged tables, computed with the KPI statements'
+    settings; otherwise temporary tables of this connection."""
     if not concurrent:
-        create_temporary(SPANS, spans)
-        return SPANS
-    sql, params = spans
+        return _stage(today, temporary=True)
     with kpi_plans(), connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {SPANS_STAGED}")  # one a failed rebuild left
-        cursor.execute(f"CREATE UNLOGGED TABLE {SPANS_STAGED} AS {sql}", params)
-        cursor.execute(f"ANALYZE {SPANS_STAGED}")
-    return SPANS_STAGED
+        # It reads only the books, which nothing locks for long. Waiting on a lock would
+        # most likely be waiting on the rebuild's own transaction, which waits for this
+        # work: fail loudly rather than wait for ever.
+        cursor.execute("SET LOCAL lock_timeout = '60s'")
+        return _stage(today, temporary=False)
 
 
-def _recompute_with(today: dt.date, *, among, mark, spans) -> int:
+def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str]:
+    spans, bases = (SPANS, BASES) if temporary else (SPANS_STAGED, BASES_STAGED)
+    kind = "TEMPORARY" if temporary else "UNLOGGED"
+    q = connection.ops.quote_name
+    # Declared, not copied from the state's table: the rebuild holds that one locked.
+    columns = ", ".join(f"{q(f.column)} {f.db_type(connection)}" for f in _BASE_FIELDS)
+    sql, params = _spans(None)
+    with connection.cursor() as cursor:
+        for table in (spans, bases):  # one a failed rebuild left
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE {kind} TABLE {spans} AS {sql}", params)
+        cursor.execute(f"CREATE {kind} TABLE {bases} ({columns})")
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {spans}")
+    _period_bases(today, None, spans=spans, into=bases)
+    return spans, bases
+
+
+def _recompute_with(today: dt.date, *, among, mark, staged) -> int:
     at = local_midnight(today)
     starts = state_windows(today)
     create_temporary(CHANNELS, _channel_facts(at, starts, among))
-    create_temporary(ROWS, _rows(today, at, among))
+    if among is not None:  # a rebuild writes its rows straight into the emptied table
+        create_temporary(ROWS, _rows(today, at, among))
     q = connection.ops.quote_name
     if among is not None:
         totals_move(as_of=mark.as_of, members=TOUCHED, sign=-1)
@@ -292,7 +322,7 @@ def _recompute_with(today: dt.date, *, among, mark, spans) -> int:
         # A rebuild fills emptied tables: their indexes are built once, after the rows.
         loading = indexes_built_after(*_STATE_TABLES) if among is None else nullcontext()
         with loading:
-            members = _write_rows(cursor, today, starts, among, spans)
+            members = _write_rows(cursor, today, starts, among, staged)
         for period in PERIODS:  # the bases of periods that are over
             cursor.execute(
                 f"DELETE FROM {q(MemberPeriodBase._meta.db_table)}"  # noqa: S608
@@ -320,47 +350,67 @@ def _recompute_with(today: dt.date, *, among, mark, spans) -> int:
 _STATE_TABLES = (MemberState, MemberChannelState, MemberActiveSpan, MemberPeriodBase)
 
 
-def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among, spans) -> int:
+def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among, staged) -> int:
     """Insert the recomputed members' rows (their old ones gone) from the temporary tables,
-    their spans (from the table `spans()` names, in a rebuild), channel rows and, in a
-    rebuild, everyone's churn bases. Returns the number of members."""
+    their spans, channel rows and, in a rebuild, everyone's churn bases (the spans and bases
+    from the tables `staged()` names). Returns the number of members."""
     q = connection.ops.quote_name
     names = ", ".join(q(f.column) for f in MemberState._meta.concrete_fields)
-    cursor.execute(
-        f"INSERT INTO {q(MemberState._meta.db_table)} ({names}) SELECT {names} FROM {ROWS}"  # noqa: S608
-    )
+    state = q(MemberState._meta.db_table)
+    if among is None:
+        # Everyone's rows go straight into the emptied table (a temporary table of them,
+        # some 800 MB at a million members, would be written and read again), and the
+        # spans and channel rows read it.
+        rows_sql, rows_params = _rows(today, local_midnight(today), None)
+        cursor.execute(
+            f"INSERT INTO {state} ({names}) SELECT {names} FROM ({rows_sql}) r",  # noqa: S608
+            rows_params,
+        )
+        rows = state
+    else:
+        cursor.execute(f"INSERT INTO {state} ({names}) SELECT {names} FROM {ROWS}")  # noqa: S608
+        rows = ROWS
     members = cursor.rowcount
-    if spans is None:
+    if staged is None:
         spans_sql, spans_params = _spans(among)
     else:
-        staged = spans()  # waits for the second connection's work
-        spans_sql, spans_params = f"SELECT member_id, starts_at, ends_at FROM {staged}", []  # noqa: S608
+        spans, bases = staged()  # waits for the second connection's work
+        spans_sql, spans_params = f"SELECT member_id, starts_at, ends_at FROM {spans}", []  # noqa: S608
     cursor.execute(
         f"INSERT INTO {q(MemberActiveSpan._meta.db_table)}"  # noqa: S608
         " (member_id, starts_at, ends_at, last_purchase_at)"
         f" SELECT s.member_id, s.starts_at, s.ends_at, r.last_purchase_at FROM ({spans_sql}) s"
-        f" JOIN {ROWS} r ON r.member_id = s.member_id",
+        f" JOIN {rows} r ON r.member_id = s.member_id",
         spans_params,
     )
-    if spans is not None:
-        drop_temporary(staged)
     channel_names = ", ".join(q(c) for c in _channel_columns())
-    selected, params = _channel_select(starts)
+    selected, params = _channel_select(starts, rows)
     cursor.execute(
         f"INSERT INTO {q(MemberChannelState._meta.db_table)} ({channel_names}) {selected}",  # noqa: S608
         params,
     )
-    if among is None:
-        _period_bases(today, None)
+    if staged is not None:
+        columns = ", ".join(q(c) for c in _BASE_COLUMNS)
+        cursor.execute(
+            f"INSERT INTO {q(MemberPeriodBase._meta.db_table)} ({columns})"  # noqa: S608
+            f" SELECT {columns} FROM {bases}"
+        )
+        for table in (spans, bases):
+            drop_temporary(table)
     return members
+
+
+_BASE_FIELDS = [f for f in MemberPeriodBase._meta.concrete_fields if f.column != "id"]
+_BASE_COLUMNS = [f.column for f in _BASE_FIELDS]
 
 
 def _channel_columns() -> list[str]:
     return [f.column for f in MemberChannelState._meta.concrete_fields if f.column != "id"]
 
 
-def _channel_select(starts: dict[str, dt.date]) -> tuple[str, list]:
-    """The channel state rows of the members being recomputed, from the temporary tables."""
+def _channel_select(starts: dict[str, dt.date], rows: str = ROWS) -> tuple[str, list]:
+    """The channel state rows of the members being recomputed, from the channel facts and
+    their state rows (table `rows`)."""
     selected, params = [], []
     for c in _channel_columns():
         if c == "active":
@@ -371,7 +421,7 @@ def _channel_select(starts: dict[str, dt.date]) -> tuple[str, list]:
         else:
             selected.append(f"c.{connection.ops.quote_name(c)}")
     sql = (
-        f"SELECT {', '.join(selected)} FROM {CHANNELS} c JOIN {ROWS} r ON r.member_id = c.member_id"  # noqa: S608
+        f"SELECT {', '.join(selected)} FROM {CHANNELS} c JOIN {rows} r ON r.member_id = c.member_id"  # noqa: S608
     )
     return sql, params
 
@@ -643,15 +693,17 @@ def _keep_bases(today: dt.date, mark: MemberStateMark) -> None:
     _period_bases(today, RawSQL(f"SELECT member_id FROM {LATE}", []))  # noqa: S608, S611
 
 
-def _period_bases(today: dt.date, among) -> None:
+def _period_bases(
+    today: dt.date, among, *, spans: str | None = None, into: str | None = None
+) -> None:
     """Churn's base of each current period among the members being recomputed (None:
     everyone): the members active at the period's start, with their dimensions on the day
-    before. Their earlier rows for these periods go first. A rebuild (None) has just written
-    everyone's active spans and reads who was active from them (one table, not the
-    purchases and their returns again); a night's few members read the books, their spans
-    not being rewritten yet."""
+    before. Their earlier rows for these periods go first. A rebuild (None) reads who was
+    active from everyone's active spans (table `spans`: one table, not the purchases and
+    their returns again) and writes table `into`; a night's few members read the books,
+    their spans not being rewritten yet."""
     q = connection.ops.quote_name
-    table = q(MemberPeriodBase._meta.db_table)
+    table = into or q(MemberPeriodBase._meta.db_table)
     columns = ", ".join(q(f"d_{name}") for name in DIMENSIONS)
     by_start: dict[dt.date, list[str]] = {}
     for period in PERIODS:
@@ -659,18 +711,22 @@ def _period_bases(today: dt.date, among) -> None:
     with connection.cursor() as cursor:
         for start, periods in by_start.items():
             if among is None:
-                at = local_midnight(start)
-                active = MemberActiveSpan.objects.filter(starts_at__lt=at, ends_at__gte=at)
+                at = connection.ops.adapt_datetimefield_value(local_midnight(start))
+                active = (
+                    f"SELECT DISTINCT member_id FROM {spans}"  # noqa: S608
+                    " WHERE starts_at < %s AND ends_at >= %s",
+                    [at, at],
+                )
             else:
                 active = activity.active_purchases(local_midnight(start))
-                active = active.filter(member_id__in=among)
+                active = compiled(active.filter(member_id__in=among).values("member_id").distinct())
                 cursor.execute(
                     f"DELETE FROM {table} WHERE start = %s AND member_id IN (%s)"  # noqa: S608
                     % ("%s", among.sql),
                     [start],
                 )
             # The base's members first: the dimensions' lookups then probe one small set.
-            create_temporary(BASE, compiled(active.values("member_id").distinct()))
+            create_temporary(BASE, active)
             members_sql, params = compiled(
                 members_at(
                     start - _DAY,

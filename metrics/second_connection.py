@@ -3,14 +3,14 @@
 PostgreSQL runs one statement on one core (its parallel workers serve a few scan, join and
 sort plans, and never an INSERT ... SELECT in PostgreSQL 15). Rebuilding the KPI member
 state (metrics.member_state) is two chains of work that need nothing from each other until
-the end: measured at a million members, the active spans (14-16 s) read only the books,
-while the state rows (about 25 s) are computed beside them. `alongside` runs one such
-piece of work on a connection of its own in a thread while the caller goes on.
+the end: measured at a million members, the active spans and the churn bases read from
+them (about 25 s) need only the books, as do the state rows (about 25 s). `alongside` runs
+one such piece of work on a connection of its own in a thread while the caller goes on.
 
 The second connection sees only what is committed: the work must read nothing the calling
 transaction wrote, and may run alongside only when the caller had nothing uncommitted
 before its own transaction began (`can_run_alongside`). Its results travel through a
-committed table that the caller reads and drops.
+committed tables that the caller reads and drops.
 """
 
 from collections.abc import Callable, Iterator

@@ -162,8 +162,15 @@ class MemberPeriodBase(MemberDimensions):
     dimensions on the day before the start, from the books. A member whose row is older than
     the start is read from the row itself: it still describes them at the start."""
 
+    # Indexed by the unique constraint, member first: a night probes a few members' rows,
+    # and a rebuild builds the index over millions of rows sorted by an integer first
+    # (period first, the sort compared text: 3.7 s rather than about 1 s).
     member = models.ForeignKey(
-        "members.Member", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+        "members.Member",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     period = models.CharField(max_length=8)
     start = models.DateField()
@@ -172,7 +179,7 @@ class MemberPeriodBase(MemberDimensions):
         verbose_name = "KPI member period base"
         constraints = [
             models.UniqueConstraint(
-                fields=["period", "start", "member"], name="member_period_base_once"
+                fields=["member", "period", "start"], name="member_period_base_once_by_member"
             )
         ]
 

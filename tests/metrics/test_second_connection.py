@@ -8,8 +8,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from metrics.member_state import SPANS_STAGED, member_state_differences, member_state_update
-from metrics.models import MemberActiveSpan, MemberState
+from metrics.member_state import (
+    BASES_STAGED,
+    SPANS_STAGED,
+    member_state_differences,
+    member_state_update,
+)
+from metrics.models import MemberActiveSpan, MemberPeriodBase, MemberState
 from metrics.second_connection import alongside, can_run_alongside
 
 from .kpi_support import buy, give_back, member, withdraw
@@ -80,9 +85,11 @@ def test_a_rebuild_outside_a_transaction_computes_the_spans_alongside_and_equals
         update = member_state_update(today=today, rebuild=True)
     assert (update.rebuilt, update.members) == (True, 3)
     statements = [q["sql"] for q in main.captured_queries]
-    # This connection read the staged spans; it computed none itself.
+    # This connection read the staged spans and churn bases; it computed neither itself.
     assert any(f"FROM {SPANS_STAGED}" in sql for sql in statements)
+    assert any(f"FROM {BASES_STAGED}" in sql for sql in statements)
     assert not any("PARTITION BY member_id" in sql for sql in statements)
+    assert not any("SELECT DISTINCT member_id FROM" in sql for sql in statements)
     spans = sorted(
         MemberActiveSpan.objects.values_list("member_id", "starts_at__date", "ends_at__date")
     )
@@ -93,8 +100,16 @@ def test_a_rebuild_outside_a_transaction_computes_the_spans_alongside_and_equals
         (cy.pk, "2026-10-01", "2026-10-20"),
     ]
     assert MemberState.objects.count() == 3
+    # Active at the starts of the current periods (day 21 Nov, week 16 Nov, month 1 Nov,
+    # quarter 1 Oct): ann alone (bob's span ended in June; cy's began at noon on 1 Oct).
+    assert sorted(MemberPeriodBase.objects.values_list("member_id", "period", "start")) == [
+        (ann.pk, "day", dt.date(2026, 11, 21)),
+        (ann.pk, "month", dt.date(2026, 11, 1)),
+        (ann.pk, "quarter", dt.date(2026, 10, 1)),
+        (ann.pk, "week", dt.date(2026, 11, 16)),
+    ]
     assert member_state_differences(today) == []
-    # The staged table went with the rebuild's transaction.
+    # The staged tables went with the rebuild's transaction.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [SPANS_STAGED])
-        assert cursor.fetchone() == (None,)
+        cursor.execute("SELECT to_regclass(%s), to_regclass(%s)", [SPANS_STAGED, BASES_STAGED])
+        assert cursor.fetchone() == (None, None)
