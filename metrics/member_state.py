@@ -69,6 +69,9 @@ from .kpis.rollup import compiled, create_temporary, drop_temporary, members_at
 from .kpis.segments import DIMENSIONS
 from .kpis.state import EXPIRY_COLUMNS, PURCHASE_COLUMNS, state_windows
 from .member_state_totals import (
+    Sums,
+    base_sums,
+    current_starts,
     totals_compact,
     totals_move,
     totals_rebuild,
@@ -91,6 +94,7 @@ BASE = "kpi_state_base"
 LATE = "kpi_state_late"
 SPANS = "kpi_state_spans"
 BASES = "kpi_state_bases_new"
+ACTIVE = "kpi_state_active"
 # Committed tables: a rebuild's second connection writes them.
 SPANS_STAGED = "kpi_state_spans_staged"
 BASES_STAGED = "kpi_state_bases_staged"
@@ -263,9 +267,10 @@ def _recompute(
         return _recompute_with(today, among=None, mark=None, staged=staged)
 
 
-def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, str]:
+def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, str, Sums]:
     """Everyone's active spans (member_id, starts_at, ends_at) and churn bases of the current
-    periods (MemberPeriodBase's columns but the id) as two tables; their names. On a second
+    periods (MemberPeriodBase's columns but the id) as two tables: their names, and the
+    bases' totals. On a second
     connection (`concurrent`): committed unlogged tables, computed with the KPI statements'
     settings; otherwise temporary tables of this connection."""
     if not concurrent:
@@ -278,7 +283,7 @@ def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, st
         return _stage(today, temporary=False)
 
 
-def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str]:
+def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str, Sums]:
     spans, bases = (SPANS, BASES) if temporary else (SPANS_STAGED, BASES_STAGED)
     kind = "TEMPORARY" if temporary else "UNLOGGED"
     q = connection.ops.quote_name
@@ -293,7 +298,36 @@ def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str]:
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {spans}")
     _period_bases(today, None, spans=spans, into=bases)
-    return spans, bases
+    return spans, bases, _staged_base_sums(today, spans, bases)
+
+
+def _staged_base_sums(today: dt.date, spans: str, bases: str) -> Sums:
+    """The totals of the churn bases in table `bases` (metrics.member_state_totals): lost
+    unless active at the cutoff, read from the spans (active at T is a span covering T: the
+    state row's `active` by the same definition), so they need nothing from the rows."""
+    q = connection.ops.quote_name
+    at = connection.ops.adapt_datetimefield_value(local_midnight(today))
+    create_temporary(
+        ACTIVE,
+        (
+            f"SELECT DISTINCT member_id FROM {spans} WHERE starts_at < %s AND ends_at >= %s",  # noqa: S608
+            [at, at],
+        ),
+    )
+    dims = ", ".join(f"b.{q(f'd_{name}')} AS {name}" for name in DIMENSIONS)
+
+    def facts(period: str, start: dt.date) -> tuple[str, list]:
+        return (
+            f"SELECT {dims}, 1 AS base,"  # noqa: S608
+            " CASE WHEN a.member_id IS NULL THEN 1 ELSE 0 END AS lost"
+            f" FROM {bases} b LEFT JOIN {ACTIVE} a ON a.member_id = b.member_id"
+            " WHERE b.period = %s AND b.start = %s",
+            [period, start],
+        )
+
+    sums = base_sums(current_starts(today), facts)
+    drop_temporary(ACTIVE)
+    return sums
 
 
 def _recompute_with(today: dt.date, *, among, mark, staged) -> int:
@@ -339,7 +373,7 @@ def _recompute_with(today: dt.date, *, among, mark, staged) -> int:
             for model in (*rewritten, MemberPeriodBase):
                 cursor.execute(f"ANALYZE {q(model._meta.db_table)}")
     if among is None:
-        totals_rebuild(as_of=today)
+        totals_rebuild(as_of=today, bases=staged()[2])
     else:
         totals_roll(old=mark.as_of, new=today)
         totals_move(as_of=today, members=TOUCHED, sign=1)
@@ -374,7 +408,7 @@ def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among, stage
     if staged is None:
         spans_sql, spans_params = _spans(among)
     else:
-        spans, bases = staged()  # waits for the second connection's work
+        spans, bases, _sums = staged()  # waits for the second connection's work
         spans_sql, spans_params = f"SELECT member_id, starts_at, ends_at FROM {spans}", []  # noqa: S608
     cursor.execute(
         f"INSERT INTO {q(MemberActiveSpan._meta.db_table)}"  # noqa: S608

@@ -20,11 +20,11 @@ statement per table (metrics.kpis.rollup) and writes some seventy rows.
 """
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.db.models import F, Model, Sum
 
-from .kpis.rollup import create_temporary, drop_temporary, rollup, whole
+from .kpis.rollup import Sql, create_temporary, drop_temporary, rollup, whole
 from .kpis.segments import DIMENSIONS
 from .kpis.state import (
     BASE_SUMS,
@@ -72,19 +72,29 @@ def _sums(as_of: dt.date, members: str | None) -> Iterator[Sums]:
     channels = _summed(channel_facts(as_of, among), CHANNEL_SUMS, ("channel",))
     channels.pop("all", None)
     yield {(s,): v for s, v in channels.items()}
-    starts = {p: start for p, start in state_windows(as_of).items() if p in PERIODS}
+    starts = current_starts(as_of)
     rows = None
     if members:  # their base rows first: one probe per member, not per member and period
         create_temporary(BASES, base_rows(members, starts))
         rows = BASES
-    bases: Sums = {}
-    for period, start in starts.items():
-        facts = base_facts(period, start, rows=rows)
-        for segment, values in _summed(facts, BASE_SUMS, DIMENSIONS).items():
-            bases[(period, start, segment)] = values
+    yield base_sums(starts, lambda period, start: base_facts(period, start, rows=rows))
     if rows:
         drop_temporary(BASES)
-    yield bases
+
+
+def current_starts(as_of: dt.date) -> dict[str, dt.date]:
+    """{period: start} of the current periods at cutoff `as_of`."""
+    return {p: start for p, start in state_windows(as_of).items() if p in PERIODS}
+
+
+def base_sums(starts: dict[str, dt.date], facts_of: Callable[[str, dt.date], Sql]) -> Sums:
+    """The kept churn bases' sums per period starting as in `starts`, from the facts (the
+    columns base_facts gives) that `facts_of(period, start)` selects."""
+    bases: Sums = {}
+    for period, start in starts.items():
+        for segment, values in _summed(facts_of(period, start), BASE_SUMS, DIMENSIONS).items():
+            bases[(period, start, segment)] = values
+    return bases
 
 
 def _write(sums_of_tables: Iterator[Sums], *, sign: int) -> None:
@@ -98,11 +108,15 @@ def _write(sums_of_tables: Iterator[Sums], *, sign: int) -> None:
         )
 
 
-def totals_rebuild(*, as_of: dt.date) -> None:
-    """The totals of the whole state at cutoff `as_of`."""
+def totals_rebuild(*, as_of: dt.date, bases: Sums | None = None) -> None:
+    """The totals of the whole state at cutoff `as_of`; the kept bases' sums `bases` when
+    given (a rebuild sums them where it computed the bases)."""
     for model, _keys, _names in _TABLES:
         model.objects.all().delete()
-    _write(_sums(as_of, None), sign=1)
+    sums = _sums(as_of, None)
+    if bases is not None:
+        sums = iter([next(sums), next(sums), bases])
+    _write(sums, sign=1)
 
 
 def totals_move(*, as_of: dt.date, members: str, sign: int) -> None:

@@ -241,6 +241,9 @@ def test_nights_from_the_state_equal_the_books_and_a_rebuild(monkeypatch, settin
     # period's start, not only of those recomputed since) and so the same values.
     member_state_update(today=today, rebuild=True)
     assert member_state_differences(today) == []
+    # Its totals (the churn bases' summed where the bases were computed, lost read from the
+    # spans) are the sums of its rows.
+    assert totals_differences(as_of=today) == []
     for win in _nightly_windows(today):
         rebuilt = _values(kpis_compute(window=win, kpis=FROM_STATE))
         with books_only():

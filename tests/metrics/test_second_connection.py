@@ -14,6 +14,7 @@ from metrics.member_state import (
     member_state_differences,
     member_state_update,
 )
+from metrics.member_state_totals import totals_differences
 from metrics.models import MemberActiveSpan, MemberPeriodBase, MemberState
 from metrics.second_connection import alongside, can_run_alongside
 
@@ -109,6 +110,7 @@ def test_a_rebuild_outside_a_transaction_computes_the_spans_alongside_and_equals
         (ann.pk, "week", dt.date(2026, 11, 16)),
     ]
     assert member_state_differences(today) == []
+    assert totals_differences(as_of=today) == []
     # The staged tables went with the rebuild's transaction.
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s), to_regclass(%s)", [SPANS_STAGED, BASES_STAGED])
