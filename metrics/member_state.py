@@ -30,11 +30,14 @@ A rebuild (from scratch) is two chains that meet at the end: the state rows (cha
 then the rows), and the active spans with the churn bases read from them. Called with no
 transaction open on PostgreSQL, the second chain runs on a second connection meanwhile
 (metrics.second_connection) and hands over committed unlogged tables; otherwise the same
-statements run first on this connection, into temporary tables.
+statements run first on this connection, into temporary tables. A night likewise has the
+touched members' spans computed on the second connection (given their ids) while this one
+computes their rows.
 """
 
 import datetime as dt
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 
@@ -115,7 +118,7 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
     """Move the member state to cutoff `today`: incrementally from the last cutoff, or from
     scratch when there is none, the settings it was computed with changed, it is ahead of
     `today`, or `rebuild` is asked for."""
-    # Outside a transaction, a rebuild computes the spans on a second connection meanwhile.
+    # Outside a transaction, the spans are computed on a second connection meanwhile.
     concurrent = can_run_alongside()
     with transaction.atomic():
         # One update at a time: a second run waits here, then finds the state moved on.
@@ -130,7 +133,7 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
                 members = _recompute(today, among=None, concurrent=concurrent)
             else:
                 create_temporary(TOUCHED, _touched_sql(mark, today))
-                members = _recompute(today, among=_touched(), mark=mark)
+                members = _recompute(today, among=_touched(), mark=mark, concurrent=concurrent)
         MemberStateMark.objects.update_or_create(
             pk=1,
             defaults={
@@ -257,30 +260,58 @@ def _recompute(
     today: dt.date, *, among, mark: MemberStateMark | None = None, concurrent: bool = False
 ) -> int:
     """Replace the rows of the members in `among` (None: everyone, and `mark` None) with their
-    state at `today`, and their part of churn's base of each current period. A rebuild's
-    spans and churn bases are computed alongside the rows (on a second connection when
-    `concurrent`): they read the books alone."""
-    if among is not None:
+    state at `today`, and their part of churn's base of each current period. The spans (and
+    in a rebuild the churn bases) read the books alone: with `concurrent`, a second
+    connection computes them meanwhile; otherwise this one, when they are needed."""
+    if among is None:
+        work = partial(_stage_spans_and_bases, today, concurrent=concurrent)
+    elif concurrent:
+        work = partial(_stage_touched_spans, _touched_ids())
+    else:
         return _recompute_with(today, among=among, mark=mark, staged=None)
-    work = partial(_stage_spans_and_bases, today, concurrent=concurrent)
     with alongside(work, concurrent=concurrent) as staged:
-        return _recompute_with(today, among=None, mark=None, staged=staged)
+        return _recompute_with(today, among=among, mark=mark, staged=staged)
+
+
+@contextmanager
+def _second_connection_plans(*, index_scans: bool) -> Iterator[None]:
+    """The KPI statements' settings, in a transaction of the second connection."""
+    with kpi_plans(index_scans=index_scans), connection.cursor() as cursor:
+        # It reads only the books, which nothing locks for long. Waiting on a lock would
+        # most likely be waiting on the update's own transaction, which waits for this
+        # work: fail loudly rather than wait for ever.
+        cursor.execute("SET LOCAL lock_timeout = '60s'")
+        yield
 
 
 def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, str, Sums]:
     """Everyone's active spans (member_id, starts_at, ends_at) and churn bases of the current
     periods (MemberPeriodBase's columns but the id) as two tables: their names, and the
-    bases' totals. On a second
-    connection (`concurrent`): committed unlogged tables, computed with the KPI statements'
-    settings; otherwise temporary tables of this connection."""
+    bases' totals. On a second connection (`concurrent`): committed unlogged tables,
+    computed with the KPI statements' settings; otherwise temporary tables of this
+    connection."""
     if not concurrent:
         return _stage(today, temporary=True)
-    with kpi_plans(), connection.cursor() as cursor:
-        # It reads only the books, which nothing locks for long. Waiting on a lock would
-        # most likely be waiting on the rebuild's own transaction, which waits for this
-        # work: fail loudly rather than wait for ever.
-        cursor.execute("SET LOCAL lock_timeout = '60s'")
+    with _second_connection_plans(index_scans=False):
         return _stage(today, temporary=False)
+
+
+def _touched_ids() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT member_id FROM {TOUCHED}")  # noqa: S608
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _stage_touched_spans(members: list[int]) -> tuple[str, None, None]:
+    """On the second connection, for a night: the active spans of the touched `members` as
+    a committed unlogged table (its name; no bases: a night keeps them itself)."""
+    with _second_connection_plans(index_scans=True), connection.cursor() as cursor:
+        create_temporary(TOUCHED, ("SELECT UNNEST(%s::bigint[]) AS member_id", [members]))
+        sql, params = _spans(_touched())
+        cursor.execute(f"DROP TABLE IF EXISTS {SPANS_STAGED}")  # one a failed update left
+        cursor.execute(f"CREATE UNLOGGED TABLE {SPANS_STAGED} AS {sql}", params)
+        drop_temporary(TOUCHED)
+    return SPANS_STAGED, None, None
 
 
 def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str, Sums]:
@@ -408,7 +439,7 @@ def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among, stage
     if staged is None:
         spans_sql, spans_params = _spans(among)
     else:
-        spans, bases, _sums = staged()  # waits for the second connection's work
+        spans, bases, _bases_sums = staged()  # waits for the second connection's work
         spans_sql, spans_params = f"SELECT member_id, starts_at, ends_at FROM {spans}", []  # noqa: S608
     cursor.execute(
         f"INSERT INTO {q(MemberActiveSpan._meta.db_table)}"  # noqa: S608
@@ -424,13 +455,14 @@ def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among, stage
         params,
     )
     if staged is not None:
-        columns = ", ".join(q(c) for c in _BASE_COLUMNS)
-        cursor.execute(
-            f"INSERT INTO {q(MemberPeriodBase._meta.db_table)} ({columns})"  # noqa: S608
-            f" SELECT {columns} FROM {bases}"
-        )
-        for table in (spans, bases):
-            drop_temporary(table)
+        if bases is not None:
+            columns = ", ".join(q(c) for c in _BASE_COLUMNS)
+            cursor.execute(
+                f"INSERT INTO {q(MemberPeriodBase._meta.db_table)} ({columns})"  # noqa: S608
+                f" SELECT {columns} FROM {bases}"
+            )
+            drop_temporary(bases)
+        drop_temporary(spans)
     return members
 
 

@@ -115,3 +115,31 @@ def test_a_rebuild_outside_a_transaction_computes_the_spans_alongside_and_equals
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s), to_regclass(%s)", [SPANS_STAGED, BASES_STAGED])
         assert cursor.fetchone() == (None, None)
+
+
+def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongside():
+    ann, bob = member("2025-01-10"), member("2025-03-01")
+    buy(ann, "2026-06-02", 4000)
+    buy(bob, "2026-10-01", 900)
+    today = dt.date(2026, 11, 22)
+    member_state_update(today=today, rebuild=True)
+    buy(bob, "2026-11-22", 1200)  # the night's day
+    with CaptureQueriesContext(connection) as main:
+        update = member_state_update(today=today + dt.timedelta(days=1))
+    # Both touched: their rows were recorded within the hour's margin before the rebuild.
+    assert (update.rebuilt, update.members) == (False, 2)
+    statements = [q["sql"] for q in main.captured_queries]
+    assert any(f"FROM {SPANS_STAGED}" in sql for sql in statements)
+    assert not any("PARTITION BY member_id" in sql for sql in statements)
+    spans = sorted(
+        MemberActiveSpan.objects.values_list("member_id", "starts_at__date", "ends_at__date")
+    )
+    assert [(m, str(s), str(e)) for m, s, e in spans] == [
+        (ann.pk, "2026-06-02", "2026-11-29"),
+        (bob.pk, "2026-10-01", "2027-05-21"),  # 22 Nov + 180 days
+    ]
+    assert member_state_differences(today + dt.timedelta(days=1)) == []
+    assert totals_differences(as_of=today + dt.timedelta(days=1)) == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [SPANS_STAGED])
+        assert cursor.fetchone() == (None,)
