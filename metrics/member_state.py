@@ -100,6 +100,7 @@ BASES = "kpi_state_bases_new"
 ACTIVE = "kpi_state_active"
 # Committed tables: a rebuild's second connection writes them.
 SPANS_STAGED = "kpi_state_spans_staged"
+CHANNELS_STAGED = "kpi_state_channels_staged"
 BASES_STAGED = "kpi_state_bases_staged"
 # Rows recorded in the last update's final moments may have committed after it read: they
 # are read again by the next one.
@@ -265,12 +266,18 @@ def _recompute(
     connection computes them meanwhile; otherwise this one, when they are needed."""
     if among is None:
         work = partial(_stage_spans_and_bases, today, concurrent=concurrent)
-    elif concurrent:
-        work = partial(_stage_touched_spans, _touched_ids())
-    else:
+        with alongside(work, concurrent=concurrent) as staged:
+            return _recompute_with(today, among=None, mark=None, staged=staged)
+    if not concurrent:
         return _recompute_with(today, among=among, mark=mark, staged=None)
-    with alongside(work, concurrent=concurrent) as staged:
-        return _recompute_with(today, among=among, mark=mark, staged=staged)
+    # A night: the touched members' channel facts and spans each on a connection of its
+    # own, while this one takes their old rows out of the totals and keeps their bases.
+    members = _touched_ids()
+    with (
+        alongside(partial(_stage_touched_channels, today, members), concurrent=True) as channels,
+        alongside(partial(_stage_touched_spans, members), concurrent=True) as staged,
+    ):
+        return _recompute_with(today, among=among, mark=mark, staged=staged, channels=channels)
 
 
 @contextmanager
@@ -303,15 +310,31 @@ def _touched_ids() -> list[int]:
 
 
 def _stage_touched_spans(members: list[int]) -> tuple[str, None, None]:
-    """On the second connection, for a night: the active spans of the touched `members` as
+    """On a second connection, for a night: the active spans of the touched `members` as
     a committed unlogged table (its name; no bases: a night keeps them itself)."""
+    _stage_for(members, SPANS_STAGED, lambda: _spans(_touched()))
+    return SPANS_STAGED, None, None
+
+
+def _stage_touched_channels(today: dt.date, members: list[int]) -> str:
+    """On a second connection, for a night: the touched `members`' channel facts at `today`
+    as a committed unlogged table; its name."""
+    at = local_midnight(today)
+    _stage_for(
+        members, CHANNELS_STAGED, lambda: _channel_facts(at, state_windows(today), _touched())
+    )
+    return CHANNELS_STAGED
+
+
+def _stage_for(members: list[int], table: str, query) -> None:
+    """`query()` over the `members` (this connection's TOUCHED) as committed unlogged `table`."""
     with _second_connection_plans(index_scans=True), connection.cursor() as cursor:
         create_temporary(TOUCHED, ("SELECT UNNEST(%s::bigint[]) AS member_id", [members]))
-        sql, params = _spans(_touched())
-        cursor.execute(f"DROP TABLE IF EXISTS {SPANS_STAGED}")  # one a failed update left
-        cursor.execute(f"CREATE UNLOGGED TABLE {SPANS_STAGED} AS {sql}", params)
+        sql, params = query()
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")  # one a failed update left
+        cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}", params)
+        cursor.execute(f"ANALYZE {table}")
         drop_temporary(TOUCHED)
-    return SPANS_STAGED, None, None
 
 
 def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str, Sums]:
@@ -361,16 +384,22 @@ def _staged_base_sums(today: dt.date, spans: str, bases: str) -> Sums:
     return sums
 
 
-def _recompute_with(today: dt.date, *, among, mark, staged) -> int:
+def _recompute_with(today: dt.date, *, among, mark, staged, channels=None) -> int:
+    """`channels`: a function giving the name of a table of the members' channel facts,
+    computed elsewhere (None: computed here)."""
     at = local_midnight(today)
     starts = state_windows(today)
-    create_temporary(CHANNELS, _channel_facts(at, starts, among))
-    if among is not None:  # a rebuild writes its rows straight into the emptied table
-        create_temporary(ROWS, _rows(today, at, among))
     q = connection.ops.quote_name
-    if among is not None:
+    if among is not None:  # their old rows go out of the totals, their bases are kept
         totals_move(as_of=mark.as_of, members=TOUCHED, sign=-1)
         _keep_bases(today, mark)
+    if channels is None:
+        create_temporary(CHANNELS, _channel_facts(at, starts, among))
+        channel_facts = CHANNELS
+    else:
+        channel_facts = channels()  # waits for the second connection's work
+    if among is not None:  # a rebuild writes its rows straight into the emptied table
+        create_temporary(ROWS, _rows(today, at, among, channel_facts))
     with connection.cursor() as cursor:
         if among is None:
             # A rebuild empties the tables: PostgreSQL's TRUNCATE gives them new files (a
@@ -387,7 +416,9 @@ def _recompute_with(today: dt.date, *, among, mark, staged) -> int:
         # A rebuild fills emptied tables: their indexes are built once, after the rows.
         loading = indexes_built_after(*_STATE_TABLES) if among is None else nullcontext()
         with loading:
-            members = _write_rows(cursor, today, starts, among, staged)
+            members = _write_rows(cursor, today, starts, among, staged, channel_facts)
+        if channels is not None:
+            drop_temporary(channel_facts)
         for period in PERIODS:  # the bases of periods that are over
             cursor.execute(
                 f"DELETE FROM {q(MemberPeriodBase._meta.db_table)}"  # noqa: S608
@@ -415,10 +446,13 @@ def _recompute_with(today: dt.date, *, among, mark, staged) -> int:
 _STATE_TABLES = (MemberState, MemberChannelState, MemberActiveSpan, MemberPeriodBase)
 
 
-def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among, staged) -> int:
+def _write_rows(
+    cursor, today: dt.date, starts: dict[str, dt.date], among, staged, channels: str
+) -> int:
     """Insert the recomputed members' rows (their old ones gone) from the temporary tables,
-    their spans, channel rows and, in a rebuild, everyone's churn bases (the spans and bases
-    from the tables `staged()` names). Returns the number of members."""
+    their spans, channel rows (from their facts in table `channels`) and, in a rebuild,
+    everyone's churn bases (the spans and bases from the tables `staged()` names). Returns
+    the number of members."""
     q = connection.ops.quote_name
     names = ", ".join(q(f.column) for f in MemberState._meta.concrete_fields)
     state = q(MemberState._meta.db_table)
@@ -426,7 +460,7 @@ def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among, stage
         # Everyone's rows go straight into the emptied table (a temporary table of them,
         # some 800 MB at a million members, would be written and read again), and the
         # spans and channel rows read it.
-        rows_sql, rows_params = _rows(today, local_midnight(today), None)
+        rows_sql, rows_params = _rows(today, local_midnight(today), None, channels)
         cursor.execute(
             f"INSERT INTO {state} ({names}) SELECT {names} FROM ({rows_sql}) r",  # noqa: S608
             rows_params,
@@ -449,7 +483,7 @@ def _write_rows(cursor, today: dt.date, starts: dict[str, dt.date], among, stage
         spans_params,
     )
     channel_names = ", ".join(q(c) for c in _channel_columns())
-    selected, params = _channel_select(starts, rows)
+    selected, params = _channel_select(starts, rows, channels)
     cursor.execute(
         f"INSERT INTO {q(MemberChannelState._meta.db_table)} ({channel_names}) {selected}",  # noqa: S608
         params,
@@ -474,9 +508,11 @@ def _channel_columns() -> list[str]:
     return [f.column for f in MemberChannelState._meta.concrete_fields if f.column != "id"]
 
 
-def _channel_select(starts: dict[str, dt.date], rows: str = ROWS) -> tuple[str, list]:
-    """The channel state rows of the members being recomputed, from the channel facts and
-    their state rows (table `rows`)."""
+def _channel_select(
+    starts: dict[str, dt.date], rows: str = ROWS, channels: str = CHANNELS
+) -> tuple[str, list]:
+    """The channel state rows of the members being recomputed, from their channel facts
+    (table `channels`) and their state rows (table `rows`)."""
     selected, params = [], []
     for c in _channel_columns():
         if c == "active":
@@ -487,7 +523,7 @@ def _channel_select(starts: dict[str, dt.date], rows: str = ROWS) -> tuple[str, 
         else:
             selected.append(f"c.{connection.ops.quote_name(c)}")
     sql = (
-        f"SELECT {', '.join(selected)} FROM {CHANNELS} c JOIN {rows} r ON r.member_id = c.member_id"  # noqa: S608
+        f"SELECT {', '.join(selected)} FROM {channels} c JOIN {rows} r ON r.member_id = c.member_id"  # noqa: S608
     )
     return sql, params
 
@@ -623,8 +659,9 @@ def _channel_facts(at: dt.datetime, starts: dict[str, dt.date], among) -> tuple[
     return compiled(purchases.values("member_id", "channel").annotate(**sums))
 
 
-def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
-    """The state rows at `today` of the members in `among` (None: everyone)."""
+def _rows(today: dt.date, at: dt.datetime, among, channels: str = CHANNELS) -> tuple[str, list]:
+    """The state rows at `today` of the members in `among` (None: everyone), with their
+    channel facts from table `channels`."""
     q = connection.ops.quote_name
     new_stage = at - dt.timedelta(days=NEW_MEMBER_DAYS)
     members = members_at(today - _DAY, DIMENSIONS, among).annotate(
@@ -670,7 +707,7 @@ def _rows(today: dt.date, at: dt.datetime, among) -> tuple[str, list]:
         " COALESCE(o.points, 0) AS points,"
         " CASE WHEN o.member_id IS NULL THEN 0 ELSE 1 END AS points_row,"
         " p.last_at AS last_purchase_at, " + purchase_values + f" FROM ({members_sql}) m"  # noqa: S608
-        f" LEFT JOIN (SELECT member_id, {per_member} FROM {CHANNELS} GROUP BY member_id) p"
+        f" LEFT JOIN (SELECT member_id, {per_member} FROM {channels} GROUP BY member_id) p"
         f" ON p.member_id = m.{q('id')}"
         f" LEFT JOIN ({points_sql}) o ON o.member_id = m.{q('id')}"
         f" LEFT JOIN ({bought_sql}) b ON b.member_id = m.{q('id')}"

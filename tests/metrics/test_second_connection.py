@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from metrics.member_state import (
     BASES_STAGED,
+    CHANNELS_STAGED,
     SPANS_STAGED,
     member_state_differences,
     member_state_update,
@@ -129,8 +130,11 @@ def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongs
     # Both touched: their rows were recorded within the hour's margin before the rebuild.
     assert (update.rebuilt, update.members) == (False, 2)
     statements = [q["sql"] for q in main.captured_queries]
+    # The touched members' spans and channel facts came from the other connections.
     assert any(f"FROM {SPANS_STAGED}" in sql for sql in statements)
+    assert any(f"FROM {CHANNELS_STAGED}" in sql for sql in statements)
     assert not any("PARTITION BY member_id" in sql for sql in statements)
+    assert not any("TABLE kpi_state_channels AS" in sql for sql in statements)
     spans = sorted(
         MemberActiveSpan.objects.values_list("member_id", "starts_at__date", "ends_at__date")
     )
@@ -141,5 +145,5 @@ def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongs
     assert member_state_differences(today + dt.timedelta(days=1)) == []
     assert totals_differences(as_of=today + dt.timedelta(days=1)) == []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [SPANS_STAGED])
-        assert cursor.fetchone() == (None,)
+        cursor.execute("SELECT to_regclass(%s), to_regclass(%s)", [SPANS_STAGED, CHANNELS_STAGED])
+        assert cursor.fetchone() == (None, None)
