@@ -31,8 +31,8 @@ then the rows), and the active spans with the churn bases read from them. Called
 transaction open on PostgreSQL, the second chain runs on a second connection meanwhile
 (metrics.second_connection) and hands over committed unlogged tables; otherwise the same
 statements run first on this connection, into temporary tables. A night likewise has the
-touched members' spans computed on the second connection (given their ids) while this one
-computes their rows.
+touched members' channel facts and spans computed, each on a connection of its own (given
+their ids), while this one takes their old rows out of the totals and keeps their bases.
 """
 
 import datetime as dt

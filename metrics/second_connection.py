@@ -4,8 +4,9 @@ PostgreSQL runs one statement on one core (its parallel workers serve a few scan
 sort plans, and never an INSERT ... SELECT in PostgreSQL 15). Rebuilding the KPI member
 state (metrics.member_state) is two chains of work that need nothing from each other until
 the end: measured at a million members, the active spans and the churn bases read from
-them (about 25 s) need only the books, as do the state rows (about 25 s). `alongside` runs
-one such piece of work on a connection of its own in a thread while the caller goes on.
+them (about 25 s) need only the books, as do the state rows (about 25 s); a night's touched
+members' channel facts and spans are two more such pieces. `alongside` runs one piece of
+work on a connection of its own in a thread while the caller goes on (nest it for two).
 
 The second connection sees only what is committed: the work must read nothing the calling
 transaction wrote, and may run alongside only when the caller had nothing uncommitted
