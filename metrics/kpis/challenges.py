@@ -38,7 +38,7 @@ from django.utils.translation import gettext_noop
 from ..formulas import behaviour
 from . import activity, state
 from .base import Kpi, Value, Window, register, shared
-from .rollup import rollup
+from .rollup import compiled, rollup
 from .segments import local_midnight
 
 FOLLOW_UP_DAYS = 90
@@ -266,8 +266,9 @@ def _repeat_comparison(window: Window) -> list[tuple[str, dict]]:
     through = min(follow_up_end_day, window.cutoff or follow_up_end_day)
     follow_up_end = local_midnight(through)
     kept = state.follow_up(end, through)
+    table = None
     if kept is not None:  # the member state's active spans and last purchases
-        base, repeaters, totals_of = kept
+        base, repeaters, totals_of, table = kept
     else:
         follow_up = activity.purchases_counted(end, follow_up_end, at=follow_up_end)
         base = activity.active_purchases(end).values("member_id")
@@ -284,18 +285,29 @@ def _repeat_comparison(window: Window) -> list[tuple[str, dict]]:
     totals = shared(("challenge_repeat_totals", end, follow_up_end), totals_of)
     # One row per (completer, challenge), then distinct completers and repeaters for "all"
     # and per challenge in one statement.
-    completed = (
-        awards_between(local_midnight(window.start), end)
-        .filter(kind__in=FIRED, member_id__in=base)
-        .order_by()
-        .values("member_id", code=F(CODE))
-        .annotate(
-            repeater=Max(
-                Case(When(member_id__in=repeaters, then=V(1)), default=V(0)),
-                output_field=IntegerField(),
+    awards = awards_between(local_midnight(window.start), end).filter(kind__in=FIRED).order_by()
+    if table is not None:
+        # Joined, not tested for membership: the database hashes the few thousand awards
+        # and reads the table once, where a membership test hashed its hundreds of
+        # thousands of members for every window (0.4-0.8 s each at a million members).
+        sql, params = compiled(awards.values("member_id", code=F(CODE)))
+        completed = (
+            "SELECT a.member_id, a.code, MAX(f.bought) AS repeater"  # noqa: S608
+            f" FROM ({sql}) a INNER JOIN {table} f ON f.member_id = a.member_id"
+            " GROUP BY a.member_id, a.code",
+            params,
+        )
+    else:
+        completed = (
+            awards.filter(member_id__in=base)
+            .values("member_id", code=F(CODE))
+            .annotate(
+                repeater=Max(
+                    Case(When(member_id__in=repeaters, then=V(1)), default=V(0)),
+                    output_field=IntegerField(),
+                )
             )
         )
-    )
     found = _by_challenge(
         rollup(
             facts=completed,

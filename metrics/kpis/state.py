@@ -335,9 +335,10 @@ def buyers(start: dt.date, end: dt.date) -> dict[str, dict] | None:
 def follow_up(end: dt.datetime, through: dt.date):
     """The challenge repeat comparison's sets when its follow-up runs to the state's cutoff
     `through`: (members active at `end`, those of them who bought from `end` on (a purchase
-    counting at the cutoff), a function giving both counts), or None. Active at `end` is the
-    members' active spans; bought since, their last purchase. Within a run step, the spans
-    covering `end` are read once into a temporary table that every window ending then uses."""
+    counting at the cutoff), a function giving both counts, the name of a table of them
+    (member_id, bought 0/1) or None), or None. Active at `end` is the members' active spans;
+    bought since, their last purchase. Within a run step, the spans covering `end` are read
+    once into that temporary table, which every window ending then uses."""
     if _mark(through) is None:
         return None
     from django.db.models import Count, Q
@@ -357,7 +358,7 @@ def follow_up(end: dt.datetime, through: dt.date):
                 members=Count("member_id"), repeat=Count("member_id", filter=bought)
             )
 
-        return spans.values("member_id"), spans.filter(bought).values("member_id"), totals
+        return spans.values("member_id"), spans.filter(bought).values("member_id"), totals, None
     from django.db.models import Case, IntegerField, When
     from django.db.models import Value as V
 
@@ -382,7 +383,7 @@ def follow_up(end: dt.datetime, through: dt.date):
 
     base = RawSQL(f"SELECT member_id FROM {table}", [])  # noqa: S608, S611
     repeaters = RawSQL(f"SELECT member_id FROM {table} WHERE bought = 1", [])  # noqa: S608, S611
-    return base, repeaters, counts
+    return base, repeaters, counts, table
 
 
 def churn_since(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]] | None:

@@ -332,3 +332,29 @@ def test_joiners_count_members_who_started_a_goal(goal_world):
         g[4].pk: (3, at(d("2026-05-28"), 10), at(d("2026-05-30"), 10)),
         g[5].pk: (1, at(d("2026-07-01"), 0) + dt.timedelta(minutes=30), None),
     }
+
+
+def test_repeat_comparison_from_the_member_state_in_a_run_step(world):
+    # The nightly run's way: the state at the cutoff (15 August), the windows computed in a
+    # run step (a sharing block), where the comparison joins the completers to a table of
+    # the members active at the end of June and whether they bought since. Same figures as
+    # from the books above: visit 50 % (M1 bought again by 14 August, M2 not yet); the
+    # others (M3 bought 1 Aug, M4 not) 50 %.
+    from metrics.kpis.base import sharing
+    from metrics.kpis.state import follow_up
+    from metrics.member_state import member_state_update
+
+    member_state_update(today=d("2026-08-15"))
+    august = window("month", "2026-06-01", "2026-07-01", cutoff="2026-08-15")
+    with sharing():
+        assert follow_up(at(d("2026-07-01"), 0), d("2026-08-15"))[3] is not None
+        completers = by_segment("challenge_repeat_completers", august)
+        others = by_segment("challenge_repeat_others", august)
+    visit = completers["challenge:visit"]
+    assert (visit.value, visit.numerator, visit.denominator) == (Decimal("50.0000"), 1, 2)
+    assert (others["challenge:visit"].value, others["challenge:visit"].n) == (
+        Decimal("50.0000"),
+        2,
+    )
+    assert completers["challenge:quiet"].value is None
+    assert completers["all"].value == Decimal("50.0000")
