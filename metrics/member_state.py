@@ -355,19 +355,21 @@ def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str, Sums]:
     return spans, bases, _staged_base_sums(today, spans, bases)
 
 
+def _active_at(spans: str, at: dt.datetime) -> tuple[str, list]:
+    """The members active at instant `at`: those with a span in table `spans` covering it."""
+    instant = connection.ops.adapt_datetimefield_value(at)
+    return (
+        f"SELECT DISTINCT member_id FROM {spans} WHERE starts_at < %s AND ends_at >= %s",  # noqa: S608
+        [instant, instant],
+    )
+
+
 def _staged_base_sums(today: dt.date, spans: str, bases: str) -> Sums:
     """The totals of the churn bases in table `bases` (metrics.member_state_totals): lost
     unless active at the cutoff, read from the spans (active at T is a span covering T: the
     state row's `active` by the same definition), so they need nothing from the rows."""
     q = connection.ops.quote_name
-    at = connection.ops.adapt_datetimefield_value(local_midnight(today))
-    create_temporary(
-        ACTIVE,
-        (
-            f"SELECT DISTINCT member_id FROM {spans} WHERE starts_at < %s AND ends_at >= %s",  # noqa: S608
-            [at, at],
-        ),
-    )
+    create_temporary(ACTIVE, _active_at(spans, local_midnight(today)))
     dims = ", ".join(f"b.{q(f'd_{name}')} AS {name}" for name in DIMENSIONS)
 
     def facts(period: str, start: dt.date) -> tuple[str, list]:
@@ -814,12 +816,7 @@ def _period_bases(
     with connection.cursor() as cursor:
         for start, periods in by_start.items():
             if among is None:
-                at = connection.ops.adapt_datetimefield_value(local_midnight(start))
-                active = (
-                    f"SELECT DISTINCT member_id FROM {spans}"  # noqa: S608
-                    " WHERE starts_at < %s AND ends_at >= %s",
-                    [at, at],
-                )
+                active = _active_at(spans, local_midnight(start))
             else:
                 active = activity.active_purchases(local_midnight(start))
                 active = compiled(active.filter(member_id__in=among).values("member_id").distinct())

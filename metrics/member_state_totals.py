@@ -64,14 +64,18 @@ def _summed(facts, names, fact_dims) -> dict[str, dict[str, int]]:
     }
 
 
-def _sums(as_of: dt.date, members: str | None) -> Iterator[Sums]:
+def _sums(as_of: dt.date, members: str | None, bases: Sums | None = None) -> Iterator[Sums]:
     """The sums of each table over the rows of the members in table `members` (None: all)
-    as at cutoff `as_of`; of the kept bases, the current periods' at `as_of`."""
+    as at cutoff `as_of`; of the kept bases, the current periods' at `as_of` (`bases` when
+    given: summed where they were computed)."""
     among = f"SELECT member_id FROM {members}" if members else None  # noqa: S608
     yield {(s,): v for s, v in _summed(member_facts(as_of, among), STATE_SUMS, DIMENSIONS).items()}
     channels = _summed(channel_facts(as_of, among), CHANNEL_SUMS, ("channel",))
     channels.pop("all", None)
     yield {(s,): v for s, v in channels.items()}
+    if bases is not None:
+        yield bases
+        return
     starts = current_starts(as_of)
     rows = None
     if members:  # their base rows first: one probe per member, not per member and period
@@ -113,10 +117,7 @@ def totals_rebuild(*, as_of: dt.date, bases: Sums | None = None) -> None:
     given (a rebuild sums them where it computed the bases)."""
     for model, _keys, _names in _TABLES:
         model.objects.all().delete()
-    sums = _sums(as_of, None)
-    if bases is not None:
-        sums = iter([next(sums), next(sums), bases])
-    _write(sums, sign=1)
+    _write(_sums(as_of, None, bases), sign=1)
 
 
 def totals_move(*, as_of: dt.date, members: str, sign: int) -> None:

@@ -30,6 +30,12 @@ def _backend_pid() -> int:
         return cursor.fetchone()[0]
 
 
+def _spans() -> list[tuple[int, str, str]]:
+    """The kept active spans as (member, first day, last day)."""
+    rows = MemberActiveSpan.objects.values_list("member_id", "starts_at__date", "ends_at__date")
+    return sorted((m, str(s), str(e)) for m, s, e in rows)
+
+
 def test_work_alongside_runs_on_another_connection_and_its_statements_are_seen():
     seen = []
 
@@ -92,10 +98,7 @@ def test_a_rebuild_outside_a_transaction_computes_the_spans_alongside_and_equals
     assert any(f"FROM {BASES_STAGED}" in sql for sql in statements)
     assert not any("PARTITION BY member_id" in sql for sql in statements)
     assert not any("SELECT DISTINCT member_id FROM" in sql for sql in statements)
-    spans = sorted(
-        MemberActiveSpan.objects.values_list("member_id", "starts_at__date", "ends_at__date")
-    )
-    assert [(m, str(s), str(e)) for m, s, e in spans] == [
+    assert _spans() == [
         (ann.pk, "2026-03-02", "2026-11-16"),  # 20 May + 180 days
         (ann.pk, "2026-11-20", "2027-05-19"),
         (bob.pk, "2026-06-15", "2026-06-20"),
@@ -135,10 +138,7 @@ def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongs
     assert any(f"FROM {CHANNELS_STAGED}" in sql for sql in statements)
     assert not any("PARTITION BY member_id" in sql for sql in statements)
     assert not any("TABLE kpi_state_channels AS" in sql for sql in statements)
-    spans = sorted(
-        MemberActiveSpan.objects.values_list("member_id", "starts_at__date", "ends_at__date")
-    )
-    assert [(m, str(s), str(e)) for m, s, e in spans] == [
+    assert _spans() == [
         (ann.pk, "2026-06-02", "2026-11-29"),
         (bob.pk, "2026-10-01", "2027-05-21"),  # 22 Nov + 180 days
     ]
