@@ -26,6 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -35,6 +36,7 @@ from .kpis.plans import kpi_plans
 from .member_state import member_state_update
 from .models import KpiFillState, KpiSnapshot
 from .periods import PERIODS, period_end, period_floor, period_starts
+from .second_connection import alongside, can_run_alongside
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +198,50 @@ def _steps(plan: dict[tuple[Window, str], dt.date]) -> list[_Step]:
     ]
 
 
+def _compute_step(step: _Step) -> tuple[list[KpiSnapshot], list[tuple[str, Window]]]:
+    """A step's snapshot rows, and the (kpi, window) pairs computed. With no transaction open
+    on PostgreSQL, the KPIs computed `_alongside` run on a second connection meanwhile
+    (metrics.second_connection): a run step is otherwise one statement at a time, on one
+    core."""
+    concurrent = can_run_alongside()
+    known = registry()
+    here: list[tuple[Window, tuple[str, ...]]] = []
+    there: list[tuple[Window, tuple[str, ...]]] = []
+    for window, codes in step.items:
+        elsewhere = tuple(c for c in codes if concurrent and _alongside(known[c]))
+        for lane, lane_codes in (
+            (here, tuple(c for c in codes if c not in elsewhere)),
+            (there, elsewhere),
+        ):
+            if lane_codes:
+                lane.append((window, lane_codes))
+    with alongside(partial(_compute_items, there), concurrent=bool(there)) as their_part:
+        rows, computed = _compute_items(here)
+        their_rows, their_computed = their_part()
+    return rows + their_rows, computed + their_computed
+
+
+def _alongside(kpi: Kpi) -> bool:
+    """Computed on the second connection: the survey KPIs and the challenge KPIs without a
+    follow-up, which read the answers and the awards; at a million members about half of a
+    night's KPI time. The rest read the member state and the purchases. KPIs sharing an
+    intermediate result (metrics.kpis.base.shared) stay on one connection."""
+    return kpi.group == "survey" or (kpi.group == "challenges" and not kpi.follow_up_days)
+
+
+def _compute_items(
+    items: list[tuple[Window, tuple[str, ...]]],
+) -> tuple[list[KpiSnapshot], list[tuple[str, Window]]]:
+    cache: dict = {}
+    rows, computed = [], []
+    with sharing():
+        note_step_windows(window for window, _codes in items)
+        for window, codes in items:
+            rows += kpis_compute(window=window, kpis=codes, cache=cache)
+            computed += [(code, window) for code in codes]
+    return rows, computed
+
+
 def _run(
     *, name: str, start: dt.date, end: dt.date, steps: list[_Step], progress: Progress | None
 ) -> RunResult:
@@ -232,13 +278,7 @@ def _run(
             continue
         # Compute outside the transaction (SQLite's write lock is not held while reading);
         # write the rows and move the marker in one.
-        cache: dict = {}
-        rows, computed = [], []
-        with sharing():
-            note_step_windows(window for window, _codes in step.items)
-            for window, codes in step.items:
-                rows += kpis_compute(window=window, kpis=codes, cache=cache)
-                computed += [(code, window) for code in codes]
+        rows, computed = _compute_step(step)
         with transaction.atomic():
             locked = KpiFillState.objects.select_for_update().get(name=name)
             if locked.done_through is None or locked.done_through < step.key:

@@ -3,11 +3,14 @@ a second connection while the rows are computed (PostgreSQL, data committed: the
 connection sees only what is)."""
 
 import datetime as dt
+import threading
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from challenges.builtin_types import event_types_ensure_builtin
 from metrics.member_state import (
     BASES_STAGED,
     CHANNELS_STAGED,
@@ -16,10 +19,12 @@ from metrics.member_state import (
     member_state_update,
 )
 from metrics.member_state_totals import totals_differences
-from metrics.models import MemberActiveSpan, MemberPeriodBase, MemberState
+from metrics.models import KpiSnapshot, MemberActiveSpan, MemberPeriodBase, MemberState
 from metrics.second_connection import alongside, can_run_alongside
+from metrics.snapshots import kpis_nightly
 
-from .kpi_support import buy, give_back, member, withdraw
+from .kpi_support import at, buy, d, give_back, member, withdraw
+from .survey_support import answer, survey_make
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -147,3 +152,42 @@ def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongs
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s), to_regclass(%s)", [SPANS_STAGED, CHANNELS_STAGED])
         assert cursor.fetchone() == (None, None)
+
+
+def test_a_run_step_computes_the_survey_and_award_kpis_alongside_the_rest():
+    event_types_ensure_builtin()  # an earlier transactional test's flush removed them
+    ann, bob, cy = member("2026-01-05"), member("2026-02-01"), member("2026-03-01")
+    survey = survey_make("nps-s", ("nps",), allow_repeat=True)
+    # 10 and 9 are promoters, 3 a detractor: NPS = 2/3 - 1/3 of 100 = 33.3333.
+    for who, score in ((ann, 10), (bob, 9), (cy, 3)):
+        answer(who, survey, score, answered_at=at(d("2026-06-10"), 15))
+    # One purchase of 1,000 yen by ann, none by the others: average order value 1,000.
+    buy(ann, "2026-06-10", 1000)
+    elsewhere = []
+
+    def recorder(execute, sql, params, many, context):
+        if threading.current_thread() is not threading.main_thread():
+            elsewhere.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(recorder), CaptureQueriesContext(connection) as main:
+        kpis_nightly(today=d("2026-06-11"))
+    here = [q["sql"] for q in main.captured_queries]
+    # The answers were read on the other connection, the purchases' KPIs here (from the
+    # member state's totals).
+    assert any('FROM "metrics_answer"' in sql for sql in elsewhere)
+    assert not any('FROM "metrics_answer"' in sql for sql in here)
+    # The awards' completions too (the repeat comparison reads its completers here).
+    completions = 'COUNT(DISTINCT "challenges_award"."event_id")'
+    assert any(completions in sql for sql in elsewhere)
+    assert not any(completions in sql for sql in here)
+    assert any("metrics_memberstatetotals" in sql for sql in here)
+
+    def day_value(code: str) -> Decimal:
+        return KpiSnapshot.objects.get(
+            kpi=code, segment="all", period="day", period_start=d("2026-06-10")
+        ).value
+
+    assert day_value("nps") == Decimal("33.3333")
+    assert day_value("average_order_value") == Decimal("1000")
+    assert day_value("challenge_joiners") == Decimal("0")
