@@ -31,8 +31,9 @@ then the rows), and the active spans with the churn bases read from them. Called
 transaction open on PostgreSQL, the second chain runs on a second connection meanwhile
 (metrics.second_connection) and hands over committed unlogged tables; otherwise the same
 statements run first on this connection, into temporary tables. A night likewise has the
-touched members' channel facts and spans computed, each on a connection of its own (given
-their ids), while this one takes their old rows out of the totals and keeps their bases.
+touched members' channel facts, their spans (of those whose spans may differ) and their old
+rows' sums computed, each on a connection of its own (given their ids), while this one
+keeps their bases and then computes their rows.
 """
 
 import datetime as dt
@@ -75,10 +76,12 @@ from .member_state_totals import (
     Sums,
     base_sums,
     current_starts,
+    totals_add,
     totals_compact,
     totals_move,
     totals_rebuild,
     totals_roll,
+    totals_sums,
 )
 from .models import (
     MemberActiveSpan,
@@ -91,6 +94,7 @@ from .periods import PERIODS
 from .second_connection import alongside, can_run_alongside
 
 TOUCHED = "kpi_state_touched"
+TOUCHED_SPANS = "kpi_state_touched_spans"  # those of them whose active spans may differ
 CHANNELS = "kpi_state_channels"
 ROWS = "kpi_state_rows"
 BASE = "kpi_state_base"
@@ -133,7 +137,9 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
             if fresh:
                 members = _recompute(today, among=None, concurrent=concurrent)
             else:
-                create_temporary(TOUCHED, _touched_sql(mark, today))
+                spans_may_differ, others = _touched_parts(mark, today)
+                create_temporary(TOUCHED, _member_ids(spans_may_differ + others))
+                create_temporary(TOUCHED_SPANS, _member_ids(spans_may_differ))
                 members = _recompute(today, among=_touched(), mark=mark, concurrent=concurrent)
         MemberStateMark.objects.update_or_create(
             pk=1,
@@ -144,7 +150,7 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
                 "repeat_months": settings.LOYALTY_REPEAT_MONTHS,
             },
         )
-        for table in (TOUCHED, CHANNELS, ROWS, BASE, LATE):
+        for table in (TOUCHED, TOUCHED_SPANS, CHANNELS, ROWS, BASE, LATE):
             drop_temporary(table)
     return StateUpdate(today, fresh, members)
 
@@ -156,15 +162,18 @@ def _same_settings(mark: MemberStateMark) -> bool:
     )
 
 
-def _touched() -> RawSQL:
-    return RawSQL(f"SELECT member_id FROM {TOUCHED}", [])  # noqa: S608, S611
+def _touched(table: str = TOUCHED) -> RawSQL:
+    return RawSQL(f"SELECT member_id FROM {table}", [])  # noqa: S608, S611
 
 
 # --- Which members may have changed -----------------------------------------------------------
 
 
-def _touched_sql(mark: MemberStateMark, today: dt.date) -> tuple[str, list]:
-    """Member ids whose row at `today` may differ from their row at mark.as_of."""
+def _touched_parts(mark: MemberStateMark, today: dt.date) -> tuple[list[QuerySet], list[QuerySet]]:
+    """Querysets of the `member_id`s whose row at `today` may differ from their row at
+    mark.as_of: those whose active spans may differ too (new or late purchases and returns,
+    joins, withdrawals, changed profiles: the spans read nothing else, and no cutoff), and
+    the others."""
     from loyalty.models import LedgerEntry, PointLot, Purchase, PurchaseReturn
     from members.models import HomeStoreChange, Member, TierChange
 
@@ -185,22 +194,28 @@ def _touched_sql(mark: MemberStateMark, today: dt.date) -> tuple[str, list]:
         )
 
     day = Q(occurred_at__gte=m0, occurred_at__lt=m1)
-    purchases = [
-        day,
-        Q(created_at__gte=since),
+    recorded = (day, Q(created_at__gte=since))  # rows of the day, and rows recorded late
+    spans: list[QuerySet] = [Purchase.objects.filter(q).values("member_id") for q in recorded]
+    spans += [
+        PurchaseReturn.objects.filter(q).values(member_id=F("purchase__member_id"))
+        for q in recorded
+    ]
+    spans += [
+        Member.objects.filter(q).values(member_id=F("pk"))
+        for q in (
+            Q(joined_at__gte=m0, joined_at__lt=m1),
+            Q(withdrawn_at__gte=m0, withdrawn_at__lt=m1),
+            Q(changed_at__gte=since),
+        )
+    ]
+    window_edges = [
         shifted(activity.lapse_days()),
         shifted(DORMANT_AFTER_DAYS),
         months(12),
         months(settings.LOYALTY_REPEAT_MONTHS),
     ]
-    parts: list[QuerySet] = [Purchase.objects.filter(q).values("member_id") for q in purchases]
-    parts += [
-        PurchaseReturn.objects.filter(q).values(member_id=F("purchase__member_id"))
-        for q in (day, Q(created_at__gte=since))
-    ]
-    parts += [
-        LedgerEntry.objects.filter(q).values("member_id") for q in (day, Q(created_at__gte=since))
-    ]
+    parts = [Purchase.objects.filter(q).values("member_id") for q in window_edges]
+    parts += [LedgerEntry.objects.filter(q).values("member_id") for q in recorded]
     parts.append(
         PointLot.objects.filter(expires_at__gte=m0, expires_at__lte=m1).values("member_id")
     )
@@ -209,15 +224,13 @@ def _touched_sql(mark: MemberStateMark, today: dt.date) -> tuple[str, list]:
         for model in (TierChange, HomeStoreChange)
     ]
     new_stage = dt.timedelta(days=NEW_MEMBER_DAYS)
-    member_edges = [
-        Q(joined_at__gte=m0, joined_at__lt=m1),
-        Q(joined_at__gte=m0 - new_stage, joined_at__lt=m1 - new_stage),
-        Q(withdrawn_at__gte=m0, withdrawn_at__lt=m1),
-        Q(changed_at__gte=since),
-    ]
-    parts += [Member.objects.filter(q).values(member_id=F("pk")) for q in member_edges]
+    parts.append(
+        Member.objects.filter(joined_at__gte=m0 - new_stage, joined_at__lt=m1 - new_stage).values(
+            member_id=F("pk")
+        )
+    )
     parts.append(_birthdays(old, new))
-    return _member_ids(parts)
+    return spans, parts
 
 
 def _member_ids(parts: list[QuerySet]) -> tuple[str, list]:
@@ -270,14 +283,17 @@ def _recompute(
             return _recompute_with(today, among=None, mark=None, staged=staged)
     if not concurrent:
         return _recompute_with(today, among=among, mark=mark, staged=None)
-    # A night: the touched members' channel facts and spans each on a connection of its
-    # own, while this one takes their old rows out of the totals and keeps their bases.
-    members = _touched_ids()
+    # A night: the touched members' channel facts, spans and old rows' sums each on a
+    # connection of its own, while this one keeps their bases.
+    members, spans_may_differ = _touched_ids(TOUCHED), _touched_ids(TOUCHED_SPANS)
     with (
         alongside(partial(_stage_touched_channels, today, members), concurrent=True) as channels,
-        alongside(partial(_stage_touched_spans, members), concurrent=True) as staged,
+        alongside(partial(_stage_touched_spans, spans_may_differ), concurrent=True) as staged,
+        alongside(partial(_touched_sums, mark.as_of, members), concurrent=True) as old_sums,
     ):
-        return _recompute_with(today, among=among, mark=mark, staged=staged, channels=channels)
+        return _recompute_with(
+            today, among=among, mark=mark, staged=staged, channels=channels, old_sums=old_sums
+        )
 
 
 @contextmanager
@@ -303,15 +319,16 @@ def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, st
         return _stage(today, temporary=False)
 
 
-def _touched_ids() -> list[int]:
+def _touched_ids(table: str) -> list[int]:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT member_id FROM {TOUCHED}")  # noqa: S608
+        cursor.execute(f"SELECT member_id FROM {table}")  # noqa: S608
         return [row[0] for row in cursor.fetchall()]
 
 
 def _stage_touched_spans(members: list[int]) -> tuple[str, None, None]:
-    """On a second connection, for a night: the active spans of the touched `members` as
-    a committed unlogged table (its name; no bases: a night keeps them itself)."""
+    """On a second connection, for a night: the active spans of the touched `members` whose
+    spans may differ, as a committed unlogged table (its name; no bases: a night keeps them
+    itself)."""
     _stage_for(members, SPANS_STAGED, lambda: _spans(_touched()))
     return SPANS_STAGED, None, None
 
@@ -324,6 +341,17 @@ def _stage_touched_channels(today: dt.date, members: list[int]) -> str:
         members, CHANNELS_STAGED, lambda: _channel_facts(at, state_windows(today), _touched())
     )
     return CHANNELS_STAGED
+
+
+def _touched_sums(as_of: dt.date, members: list[int]) -> list[Sums]:
+    """On a second connection, for a night: the totals' sums over the touched `members`'
+    rows as they were at cutoff `as_of` (committed: the night's transaction has changed
+    nothing it can see)."""
+    with _second_connection_plans(index_scans=True):
+        create_temporary(TOUCHED, ("SELECT UNNEST(%s::bigint[]) AS member_id", [members]))
+        sums = totals_sums(as_of=as_of, members=TOUCHED)
+        drop_temporary(TOUCHED)
+    return sums
 
 
 def _stage_for(members: list[int], table: str, query) -> None:
@@ -386,14 +414,16 @@ def _staged_base_sums(today: dt.date, spans: str, bases: str) -> Sums:
     return sums
 
 
-def _recompute_with(today: dt.date, *, among, mark, staged, channels=None) -> int:
+def _recompute_with(today: dt.date, *, among, mark, staged, channels=None, old_sums=None) -> int:
     """`channels`: a function giving the name of a table of the members' channel facts,
-    computed elsewhere (None: computed here)."""
+    computed elsewhere (None: computed here); `old_sums`, one giving the sums of their
+    rows as they were (None: summed here)."""
     at = local_midnight(today)
     starts = state_windows(today)
     q = connection.ops.quote_name
     if among is not None:  # their old rows go out of the totals, their bases are kept
-        totals_move(as_of=mark.as_of, members=TOUCHED, sign=-1)
+        if old_sums is None:
+            totals_move(as_of=mark.as_of, members=TOUCHED, sign=-1)
         _keep_bases(today, mark)
     if channels is None:
         create_temporary(CHANNELS, _channel_facts(at, starts, among))
@@ -410,10 +440,14 @@ def _recompute_with(today: dt.date, *, among, mark, staged, channels=None) -> in
             for model in _STATE_TABLES:
                 cursor.execute(f"{empty} {q(model._meta.db_table)}")
         else:
-            for model in (MemberState, MemberChannelState, MemberActiveSpan):
+            for model, members in (
+                (MemberState, TOUCHED),
+                (MemberChannelState, TOUCHED),
+                (MemberActiveSpan, TOUCHED_SPANS),
+            ):
                 cursor.execute(
                     f"DELETE FROM {q(model._meta.db_table)} WHERE member_id IN"  # noqa: S608
-                    f" (SELECT member_id FROM {TOUCHED})"
+                    f" (SELECT member_id FROM {members})"
                 )
         # A rebuild fills emptied tables: their indexes are built once, after the rows.
         loading = indexes_built_after(*_STATE_TABLES) if among is None else nullcontext()
@@ -439,6 +473,8 @@ def _recompute_with(today: dt.date, *, among, mark, staged, channels=None) -> in
     if among is None:
         totals_rebuild(as_of=today, bases=staged()[2])
     else:
+        if old_sums is not None:  # out before the roll, which moves them on with the rest
+            totals_add(old_sums(), sign=-1)
         totals_roll(old=mark.as_of, new=today)
         totals_move(as_of=today, members=TOUCHED, sign=1)
         totals_compact()
@@ -473,7 +509,7 @@ def _write_rows(
         rows = ROWS
     members = cursor.rowcount
     if staged is None:
-        spans_sql, spans_params = _spans(among)
+        spans_sql, spans_params = _spans(None if among is None else _touched(TOUCHED_SPANS))
     else:
         spans, bases, _bases_sums = staged()  # waits for the second connection's work
         spans_sql, spans_params = f"SELECT member_id, starts_at, ends_at FROM {spans}", []  # noqa: S608
@@ -484,6 +520,15 @@ def _write_rows(
         f" JOIN {rows} r ON r.member_id = s.member_id",
         spans_params,
     )
+    if among is not None:  # the other touched members' spans stay, with their last purchase
+        span_table = q(MemberActiveSpan._meta.db_table)
+        cursor.execute(
+            f"UPDATE {span_table} AS s SET last_purchase_at = r.last_purchase_at"  # noqa: S608
+            f" FROM {ROWS} r WHERE s.member_id = r.member_id AND r.member_id NOT IN"
+            f" (SELECT member_id FROM {TOUCHED_SPANS}) AND COALESCE("  # they differ:
+            " s.last_purchase_at <> r.last_purchase_at,"
+            " s.last_purchase_at IS NOT NULL OR r.last_purchase_at IS NOT NULL)"
+        )
     channel_names = ", ".join(q(c) for c in _channel_columns())
     selected, params = _channel_select(starts, rows, channels)
     cursor.execute(

@@ -123,7 +123,17 @@ def totals_rebuild(*, as_of: dt.date, bases: Sums | None = None) -> None:
 def totals_move(*, as_of: dt.date, members: str, sign: int) -> None:
     """Steps 1 (`sign` -1, as at T0) and 3 (+1, as at T): the rows of the members in table
     `members`."""
-    _write(_sums(as_of, members), sign=sign)
+    totals_add(totals_sums(as_of=as_of, members=members), sign=sign)
+
+
+def totals_sums(*, as_of: dt.date, members: str) -> list[Sums]:
+    """The sums of each table over the rows of the members in table `members` as at cutoff
+    `as_of` (for `totals_add`: they may be read on another connection)."""
+    return list(_sums(as_of, members))
+
+
+def totals_add(sums_of_tables: list[Sums], *, sign: int) -> None:
+    _write(iter(sums_of_tables), sign=sign)
 
 
 def totals_roll(*, old: dt.date, new: dt.date) -> None:

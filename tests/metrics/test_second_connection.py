@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from challenges.builtin_types import event_types_ensure_builtin
 from metrics.member_state import (
@@ -19,7 +20,13 @@ from metrics.member_state import (
     member_state_update,
 )
 from metrics.member_state_totals import totals_differences
-from metrics.models import KpiSnapshot, MemberActiveSpan, MemberPeriodBase, MemberState
+from metrics.models import (
+    KpiSnapshot,
+    MemberActiveSpan,
+    MemberPeriodBase,
+    MemberState,
+    MemberStateMark,
+)
 from metrics.second_connection import alongside, can_run_alongside
 from metrics.snapshots import kpis_nightly
 
@@ -191,3 +198,34 @@ def test_a_run_step_computes_the_survey_and_award_kpis_alongside_the_rest():
     assert day_value("nps") == Decimal("33.3333")
     assert day_value("average_order_value") == Decimal("1000")
     assert day_value("challenge_joiners") == Decimal("0")
+
+
+def test_a_night_rewrites_only_the_spans_that_may_differ_and_moves_the_totals_alongside():
+    carl, dora = member("2025-01-10"), member("2025-03-01")
+    # carl's one purchase leaves the trailing year on the night (22 Nov 2025, a year before
+    # the night's day): touched by that edge alone. dora buys on the night's day.
+    buy(carl, "2025-11-22", 3000)
+    buy(dora, "2026-10-01", 900)
+    today = dt.date(2026, 11, 22)
+    member_state_update(today=today, rebuild=True)
+    # As if the rebuild had begun hours after all this was recorded (the ledger is
+    # append-only): nothing counts as recorded late.
+    MemberStateMark.objects.update(read_at=timezone.now() + dt.timedelta(hours=2))
+    carl_span = MemberActiveSpan.objects.get(member=carl)
+    assert carl_span.last_purchase_at == at(d("2025-11-22"))  # within the trailing year at T0
+    buy(dora, "2026-11-22", 1200)  # the night's day
+    with CaptureQueriesContext(connection) as main:
+        update = member_state_update(today=today + dt.timedelta(days=1))
+    assert (update.rebuilt, update.members) == (False, 2)
+    statements = [q["sql"] for q in main.captured_queries]
+    # The old rows' sums came from another connection: only the new rows' are summed here.
+    assert sum("TABLE kpi_state_bases AS" in sql for sql in statements) == 1
+    # carl's span was kept, not rewritten: the same row, its last purchase now out of the year.
+    kept = MemberActiveSpan.objects.get(member=carl)
+    assert (kept.pk, kept.last_purchase_at) == (carl_span.pk, None)
+    assert _spans() == [
+        (carl.pk, "2025-11-22", "2026-05-21"),  # + 180 days
+        (dora.pk, "2026-10-01", "2027-05-21"),  # 22 Nov + 180 days
+    ]
+    assert member_state_differences(today + dt.timedelta(days=1)) == []
+    assert totals_differences(as_of=today + dt.timedelta(days=1)) == []
