@@ -828,18 +828,18 @@ def _keep_bases(today: dt.date, mark: MemberStateMark) -> None:
     q = connection.ops.quote_name
     table, state = q(MemberPeriodBase._meta.db_table), q(MemberState._meta.db_table)
     columns = ", ".join(q(f"d_{name}") for name in DIMENSIONS)
+    starts = current_starts(today)
+    # One pass over their rows for every current period (the periods as a derived table).
+    periods = " UNION ALL ".join(["SELECT %s AS period, %s AS start"] * len(starts))
     with connection.cursor() as cursor:
-        for period, start in state_windows(today).items():
-            if period not in PERIODS:
-                continue
-            cursor.execute(
-                f"INSERT INTO {table} (member_id, period, start, {columns})"  # noqa: S608
-                f" SELECT s.member_id, %s, %s, {columns} FROM {state} s"
-                f" WHERE s.member_id IN (SELECT member_id FROM {TOUCHED})"
-                f" AND s.member_id NOT IN (SELECT member_id FROM {LATE})"
-                " AND s.version <= %s AND s.active = 1",
-                [period, start, start],
-            )
+        cursor.execute(
+            f"INSERT INTO {table} (member_id, period, start, {columns})"  # noqa: S608
+            f" SELECT s.member_id, p.period, p.start, {columns} FROM {state} s"
+            f" JOIN ({periods}) p ON s.version <= p.start"
+            f" WHERE s.member_id IN (SELECT member_id FROM {TOUCHED})"
+            f" AND s.member_id NOT IN (SELECT member_id FROM {LATE}) AND s.active = 1",
+            [value for period, start in starts.items() for value in (period, start)],
+        )
     _period_bases(today, RawSQL(f"SELECT member_id FROM {LATE}", []))  # noqa: S608, S611
 
 
