@@ -350,22 +350,27 @@ def _touched_sums(as_of: dt.date, members: list[int]) -> list[Sums]:
     """On a second connection, for a night: the totals' sums over the touched `members`'
     rows as they were at cutoff `as_of` (committed: the night's transaction has changed
     nothing it can see)."""
+    with _touched_elsewhere(members):
+        return totals_sums(as_of=as_of, members=TOUCHED)
+
+
+@contextmanager
+def _touched_elsewhere(members: list[int]) -> Iterator[None]:
+    """On a second connection: the KPI statements' settings, and the `members` as this
+    connection's TOUCHED table while the block runs."""
     with _second_connection_plans(index_scans=True):
         create_temporary(TOUCHED, ("SELECT UNNEST(%s::bigint[]) AS member_id", [members]))
-        sums = totals_sums(as_of=as_of, members=TOUCHED)
+        yield
         drop_temporary(TOUCHED)
-    return sums
 
 
 def _stage_for(members: list[int], table: str, query) -> None:
     """`query()` over the `members` (this connection's TOUCHED) as committed unlogged `table`."""
-    with _second_connection_plans(index_scans=True), connection.cursor() as cursor:
-        create_temporary(TOUCHED, ("SELECT UNNEST(%s::bigint[]) AS member_id", [members]))
+    with _touched_elsewhere(members), connection.cursor() as cursor:
         sql, params = query()
         cursor.execute(f"DROP TABLE IF EXISTS {table}")  # one a failed update left
         cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}", params)
         cursor.execute(f"ANALYZE {table} (member_id)")  # read by member
-        drop_temporary(TOUCHED)
 
 
 def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str, Sums]:
