@@ -49,9 +49,15 @@ _TABLES = (
 Sums = dict[tuple, dict[str, int]]  # {(*keys, segment): {sum: value}}
 
 
-def _summed(facts, names, fact_dims) -> dict[str, dict[str, int]]:
+def _summed(facts: Sql, names, fact_dims) -> dict[str, dict[str, int]]:
+    # Every total is a SUM: the rows are summed per combination of the dimensions first,
+    # so the grouping sets sum a few thousand rows, not one per member (PostgreSQL feeds
+    # every row to each set's aggregates: a million state rows took 7 s so, DuckDB 0.3 s).
+    sql, params = facts
+    by = ", ".join(fact_dims)
+    summed = ", ".join(f"SUM({name}) AS {name}" for name in names)
     rows = rollup(
-        facts=facts,
+        facts=(f"SELECT {by}, {summed} FROM ({sql}) r GROUP BY {by}", params),  # noqa: S608
         aggregates={name: f"SUM({{{name}}})" for name in names},
         at=None,
         dims=(),
