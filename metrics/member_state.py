@@ -463,12 +463,13 @@ def _recompute_with(today: dt.date, *, among, mark, staged, channels=None, old_s
             members = _write_rows(cursor, today, starts, among, staged, channel_facts)
         if channels is not None:
             drop_temporary(channel_facts)
-        for period in PERIODS:  # the bases of periods that are over
-            cursor.execute(
-                f"DELETE FROM {q(MemberPeriodBase._meta.db_table)}"  # noqa: S608
-                " WHERE period = %s AND start < %s",
-                [period, starts[period]],
-            )
+        # The bases of periods that are over, in one pass over the table (no index leads
+        # with the period: a statement per period read the whole table four times).
+        cursor.execute(
+            f"DELETE FROM {q(MemberPeriodBase._meta.db_table)} WHERE "  # noqa: S608
+            + " OR ".join(["(period = %s AND start < %s)"] * len(PERIODS)),
+            [value for period in PERIODS for value in (period, starts[period])],
+        )
         if connection.vendor == "postgresql":
             # The statistics must see the night's bases: planned as if the current period
             # had none, summing the touched members' took two minutes, not one second. A
