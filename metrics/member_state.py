@@ -98,6 +98,7 @@ TOUCHED = "kpi_state_touched"
 TOUCHED_SPANS = "kpi_state_touched_spans"  # those of them whose active spans may differ
 CHANNELS = "kpi_state_channels"
 ROWS = "kpi_state_rows"
+CHANNEL_ROWS = "kpi_state_channel_rows"  # a night's new channel state rows
 BASE = "kpi_state_base"
 LATE = "kpi_state_late"
 SPANS = "kpi_state_spans"
@@ -153,7 +154,7 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
                 "repeat_months": settings.LOYALTY_REPEAT_MONTHS,
             },
         )
-        for table in (TOUCHED, TOUCHED_SPANS, CHANNELS, ROWS, BASE, LATE):
+        for table in (TOUCHED, TOUCHED_SPANS, CHANNELS, ROWS, CHANNEL_ROWS, BASE, LATE):
             drop_temporary(table)
     return StateUpdate(today, fresh, members)
 
@@ -485,7 +486,7 @@ def _recompute_with(today: dt.date, *, among, mark, staged, channels=None, old_s
         if old_sums is not None:  # out before the roll, which moves them on with the rest
             totals_add(old_sums(), sign=-1)
         totals_roll(old=mark.as_of, new=today)
-        totals_move(as_of=today, members=TOUCHED, sign=1)
+        totals_move(as_of=today, members=TOUCHED, sign=1, rows=ROWS, channel_rows=CHANNEL_ROWS)
         totals_compact()
     return members
 
@@ -540,6 +541,9 @@ def _write_rows(
         )
     channel_names = ", ".join(q(c) for c in _channel_columns())
     selected, params = _channel_select(starts, rows, channels)
+    if among is not None:  # kept for the totals, which sum the touched members' new rows
+        create_temporary(CHANNEL_ROWS, (selected, params), analyze=BY_MEMBER)
+        selected, params = f"SELECT {channel_names} FROM {CHANNEL_ROWS}", []  # noqa: S608
     cursor.execute(
         f"INSERT INTO {q(MemberChannelState._meta.db_table)} ({channel_names}) {selected}",  # noqa: S608
         params,
@@ -569,15 +573,18 @@ def _channel_select(
 ) -> tuple[str, list]:
     """The channel state rows of the members being recomputed, from their channel facts
     (table `channels`) and their state rows (table `rows`)."""
+    q = connection.ops.quote_name
+    columns = _channel_columns()
     selected, params = [], []
-    for c in _channel_columns():
+    for c in columns:
         if c == "active":
             selected.append("CASE WHEN r.is_member = 1 AND c.recent > 0 THEN 1 ELSE 0 END")
         elif c.endswith("_start"):
             selected.append("%s")
             params.append(starts[c.removesuffix("_start")])
         else:
-            selected.append(f"c.{connection.ops.quote_name(c)}")
+            selected.append(f"c.{q(c)}")
+    selected = [f"{value} AS {q(c)}" for value, c in zip(selected, columns, strict=True)]
     sql = (
         f"SELECT {', '.join(selected)} FROM {channels} c JOIN {rows} r ON r.member_id = c.member_id"  # noqa: S608
     )

@@ -70,25 +70,35 @@ def _summed(facts: Sql, names, fact_dims) -> dict[str, dict[str, int]]:
     }
 
 
-def _sums(as_of: dt.date, members: str | None, bases: Sums | None = None) -> Iterator[Sums]:
+def _sums(
+    as_of: dt.date,
+    members: str | None,
+    bases: Sums | None = None,
+    *,
+    rows: str | None = None,
+    channel_rows: str | None = None,
+) -> Iterator[Sums]:
     """The sums of each table over the rows of the members in table `members` (None: all)
     as at cutoff `as_of`; of the kept bases, the current periods' at `as_of` (`bases` when
-    given: summed where they were computed)."""
+    given: summed where they were computed). `rows`, `channel_rows`: tables holding
+    exactly those members' state and channel state rows, read instead of the state's."""
     among = f"SELECT member_id FROM {members}" if members else None  # noqa: S608
-    yield {(s,): v for s, v in _summed(member_facts(as_of, among), STATE_SUMS, DIMENSIONS).items()}
-    channels = _summed(channel_facts(as_of, among), CHANNEL_SUMS, ("channel",))
+    facts = member_facts(as_of, None if rows else among, table=rows)
+    yield {(s,): v for s, v in _summed(facts, STATE_SUMS, DIMENSIONS).items()}
+    facts = channel_facts(as_of, None if channel_rows else among, table=channel_rows)
+    channels = _summed(facts, CHANNEL_SUMS, ("channel",))
     channels.pop("all", None)
     yield {(s,): v for s, v in channels.items()}
     if bases is not None:
         yield bases
         return
     starts = current_starts(as_of)
-    rows = None
+    kept = None
     if members:  # their base rows first: one probe per member, not per member and period
-        create_temporary(BASES, base_rows(members, starts))
-        rows = BASES
-    yield base_sums(starts, lambda period, start: base_facts(period, start, rows=rows))
-    if rows:
+        create_temporary(BASES, base_rows(members, starts, rows=rows))
+        kept = BASES
+    yield base_sums(starts, lambda period, start: base_facts(period, start, rows=kept))
+    if kept:
         drop_temporary(BASES)
 
 
@@ -126,10 +136,19 @@ def totals_rebuild(*, as_of: dt.date, bases: Sums | None = None) -> None:
     _write(_sums(as_of, None, bases), sign=1)
 
 
-def totals_move(*, as_of: dt.date, members: str, sign: int) -> None:
+def totals_move(
+    *,
+    as_of: dt.date,
+    members: str,
+    sign: int,
+    rows: str | None = None,
+    channel_rows: str | None = None,
+) -> None:
     """Steps 1 (`sign` -1, as at T0) and 3 (+1, as at T): the rows of the members in table
-    `members`."""
-    totals_add(totals_sums(as_of=as_of, members=members), sign=sign)
+    `members` (in step 3, from the tables `rows` and `channel_rows` the update wrote them
+    from, when given: not probed in the state's million rows again)."""
+    sums = _sums(as_of, members, rows=rows, channel_rows=channel_rows)
+    totals_add(list(sums), sign=sign)
 
 
 def totals_sums(*, as_of: dt.date, members: str) -> list[Sums]:

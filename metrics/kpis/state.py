@@ -139,9 +139,12 @@ def _among(among: str | None) -> str:
     return f" WHERE member_id IN ({among})" if among else ""
 
 
-def member_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
+def member_facts(
+    as_of: dt.date, among: str | None = None, *, table: str | None = None
+) -> tuple[str, list]:
     """Per state row (of the members the subquery `among` names; None: all): the member's
-    dimensions (by their names) and the facts the totals sum (STATE_SUMS), as at cutoff `as_of`."""
+    dimensions (by their names) and the facts the totals sum (STATE_SUMS), as at cutoff
+    `as_of`. From `table` (rows of the state's columns) instead of the state when given."""
     starts = state_windows(as_of)
     end = local_midnight(as_of)
     dims = ", ".join(f"d_{name} AS {name}" for name in DIMENSIONS)
@@ -169,17 +172,20 @@ def member_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
         " CASE WHEN points_row = 1 THEN points ELSE 0 END AS points,"
         " CASE WHEN points > 0 THEN 1 ELSE 0 END AS holder, "
         + ", ".join(purchases + periods)
-        + f" FROM {_table('MemberState')}{_among(among)}"
+        + f" FROM {table or _table('MemberState')}{_among(among)}"
     )
     return sql, params
 
 
-def channel_facts(as_of: dt.date, among: str | None = None) -> tuple[str, list]:
-    """Per channel state row: the channel and the facts the channel totals sum."""
+def channel_facts(
+    as_of: dt.date, among: str | None = None, *, table: str | None = None
+) -> tuple[str, list]:
+    """Per channel state row: the channel and the facts the channel totals sum. From
+    `table` (rows of the channel state's columns) instead of the channel state when given."""
     purchases, params = _purchase_facts(as_of)
     sql = (
         f"SELECT channel, active, {', '.join(purchases)}"  # noqa: S608
-        f" FROM {_table('MemberChannelState')}{_among(among)}"
+        f" FROM {table or _table('MemberChannelState')}{_among(among)}"
     )
     return sql, params
 
@@ -204,10 +210,13 @@ def base_facts(period: str, start: dt.date, *, rows: str | None = None) -> tuple
     return sql, [period, start]
 
 
-def base_rows(members: str, starts: dict[str, dt.date]) -> tuple[str, list]:
+def base_rows(
+    members: str, starts: dict[str, dt.date], *, rows: str | None = None
+) -> tuple[str, list]:
     """The kept churn base rows of the members in table `members` for the periods starting
     as in `starts` ({period: start}), with lost as base_facts gives it: one probe of the
-    bases per member, not one per member and period."""
+    bases per member, not one per member and period. Whether they are active now from
+    `rows` (their state rows) instead of the state when given."""
     dims = ", ".join(f"b.d_{name} AS {name}" for name in DIMENSIONS)
     current = " OR ".join("(b.period = %s AND b.start = %s)" for _ in starts)
     sql = (
@@ -215,7 +224,7 @@ def base_rows(members: str, starts: dict[str, dt.date]) -> tuple[str, list]:
         " CASE WHEN s.active = 1 THEN 0 ELSE 1 END AS lost"
         f" FROM {members} t"
         f" INNER JOIN {_table('MemberPeriodBase')} b ON b.member_id = t.member_id"
-        f" INNER JOIN {_table('MemberState')} s ON s.member_id = t.member_id"
+        f" INNER JOIN {rows or _table('MemberState')} s ON s.member_id = t.member_id"
         f" WHERE {current}"
     )
     return sql, [value for pair in starts.items() for value in pair]
