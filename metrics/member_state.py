@@ -389,6 +389,12 @@ def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str, Sums]:
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {spans}")
     _period_bases(today, None, spans=spans, into=bases)
+    if connection.vendor == "postgresql":
+        # Their sums group by the dimensions: planned without statistics (an estimate of a
+        # few rows), PostgreSQL sorted each period's 700,000 bases instead of hashing them
+        # (4.7 s, not 1.6 s).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {bases}")
     return spans, bases, _staged_base_sums(today, spans, bases)
 
 
