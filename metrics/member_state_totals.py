@@ -51,8 +51,9 @@ Sums = dict[tuple, dict[str, int]]  # {(*keys, segment): {sum: value}}
 
 def _summed(facts: Sql, names, fact_dims) -> dict[str, dict[str, int]]:
     # Every total is a SUM: the rows are summed per combination of the dimensions first,
-    # so the grouping sets sum a few thousand rows, not one per member (PostgreSQL feeds
-    # every row to each set's aggregates: a million state rows took 7 s so, DuckDB 0.3 s).
+    # so the grouping sets sum a tenth as many rows (98,000 combinations for a million
+    # members), not one per member: PostgreSQL feeds every row to each set's seventy
+    # aggregates (a million state rows took 7 s so, 4.1-4.6 s combined first; DuckDB 0.3 s).
     sql, params = facts
     by = ", ".join(fact_dims)
     summed = ", ".join(f"SUM({name}) AS {name}" for name in names)
