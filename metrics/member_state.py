@@ -27,13 +27,14 @@ at the start; once touched, the start's state would be lost. Members with rows r
 late or a changed profile get theirs from the books instead.
 
 A rebuild (from scratch) is two chains that meet at the end: the state rows (channel facts,
-then the rows), and the active spans with the churn bases read from them. Called with no
-transaction open on PostgreSQL, the second chain runs on a second connection meanwhile
-(metrics.second_connection) and hands over committed unlogged tables; otherwise the same
-statements run first on this connection, into temporary tables. A night likewise has the
-touched members' channel facts, their spans (of those whose spans may differ) and their old
-rows' sums computed, each on a connection of its own (given their ids), while this one
-keeps their bases and then computes their rows.
+then the rows), and the active spans with the churn bases read from them, then the bases'
+sums. Called with no transaction open on PostgreSQL, the second chain runs on a second
+connection meanwhile (metrics.second_connection) and hands over committed unlogged tables
+as soon as they are written, summing the bases while this one copies them into the state;
+otherwise the same statements run first on this connection, into temporary tables. A
+night likewise has the touched members' channel facts, their spans (of those whose spans
+may differ) and their old rows' sums computed, each on a connection of its own (given their
+ids), while this one keeps their bases and then computes their rows.
 """
 
 import datetime as dt
@@ -92,7 +93,7 @@ from .models import (
     MemberStateMark,
 )
 from .periods import PERIODS
-from .second_connection import alongside, can_run_alongside
+from .second_connection import alongside, alongside_then, can_run_alongside
 
 TOUCHED = "kpi_state_touched"
 TOUCHED_SPANS = "kpi_state_touched_spans"  # those of them whose active spans may differ
@@ -282,9 +283,16 @@ def _recompute(
     in a rebuild the churn bases) read the books alone: with `concurrent`, a second
     connection computes them meanwhile; otherwise this one, when they are needed."""
     if among is None:
-        work = partial(_stage_spans_and_bases, today, concurrent=concurrent)
-        with alongside(work, concurrent=concurrent) as staged:
-            return _recompute_with(today, among=None, mark=None, staged=staged)
+        # The staged tables are handed over as soon as they are there; their churn bases'
+        # sums, which only the totals need at the end, follow on the same connection.
+        with alongside_then(
+            partial(_stage_spans_and_bases, today, concurrent=concurrent),
+            partial(_staged_sums, today, concurrent=concurrent),
+            concurrent=concurrent,
+        ) as (staged, staged_sums):
+            return _recompute_with(
+                today, among=None, mark=None, staged=staged, staged_sums=staged_sums
+            )
     if not concurrent:
         return _recompute_with(today, among=among, mark=mark, staged=None)
     # A night: the touched members' channel facts, spans and old rows' sums each on a
@@ -311,16 +319,24 @@ def _second_connection_plans(*, index_scans: bool) -> Iterator[None]:
         yield
 
 
-def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, str, Sums]:
+def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, str]:
     """Everyone's active spans (member_id, starts_at, ends_at) and churn bases of the current
-    periods (MemberPeriodBase's columns but the id) as two tables: their names, and the
-    bases' totals. On a second connection (`concurrent`): committed unlogged tables,
-    computed with the KPI statements' settings; otherwise temporary tables of this
-    connection."""
+    periods (MemberPeriodBase's columns but the id) as two tables; their names. On a second
+    connection (`concurrent`): committed unlogged tables, computed with the KPI statements'
+    settings; otherwise temporary tables of this connection."""
     if not concurrent:
         return _stage(today, temporary=True)
     with _second_connection_plans(index_scans=False):
         return _stage(today, temporary=False)
+
+
+def _staged_sums(today: dt.date, tables: tuple[str, str], *, concurrent: bool) -> Sums:
+    """The totals of the churn bases staged in `tables` (spans, bases), where they were
+    staged."""
+    if not concurrent:
+        return _staged_base_sums(today, *tables)
+    with _second_connection_plans(index_scans=False):
+        return _staged_base_sums(today, *tables)
 
 
 def _touched_ids(table: str) -> list[int]:
@@ -329,12 +345,12 @@ def _touched_ids(table: str) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _stage_touched_spans(members: list[int]) -> tuple[str, None, None]:
+def _stage_touched_spans(members: list[int]) -> tuple[str, None]:
     """On a second connection, for a night: the active spans of the touched `members` whose
     spans may differ, as a committed unlogged table (its name; no bases: a night keeps them
     itself)."""
     _stage_for(members, SPANS_STAGED, lambda: _spans(_touched()))
-    return SPANS_STAGED, None, None
+    return SPANS_STAGED, None
 
 
 def _stage_touched_channels(today: dt.date, members: list[int]) -> str:
@@ -374,7 +390,7 @@ def _stage_for(members: list[int], table: str, query) -> None:
         cursor.execute(f"ANALYZE {table} (member_id)")  # read by member
 
 
-def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str, Sums]:
+def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str]:
     spans, bases = (SPANS, BASES) if temporary else (SPANS_STAGED, BASES_STAGED)
     kind = "TEMPORARY" if temporary else "UNLOGGED"
     q = connection.ops.quote_name
@@ -395,7 +411,7 @@ def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str, Sums]:
         # (4.7 s, not 1.6 s).
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {bases}")
-    return spans, bases, _staged_base_sums(today, spans, bases)
+    return spans, bases
 
 
 def _active_at(spans: str, at: dt.datetime) -> tuple[str, list]:
@@ -429,10 +445,14 @@ def _staged_base_sums(today: dt.date, spans: str, bases: str) -> Sums:
     return sums
 
 
-def _recompute_with(today: dt.date, *, among, mark, staged, channels=None, old_sums=None) -> int:
-    """`channels`: a function giving the name of a table of the members' channel facts,
-    computed elsewhere (None: computed here); `old_sums`, one giving the sums of their
-    rows as they were (None: summed here)."""
+def _recompute_with(
+    today: dt.date, *, among, mark, staged, channels=None, old_sums=None, staged_sums=None
+) -> int:
+    """`staged`: a function giving the names of the tables of the members' spans and (in a
+    rebuild) churn bases, computed elsewhere (None: computed here), and `staged_sums` one
+    giving the bases' sums; `channels`: one giving the name of a table of the members'
+    channel facts (None: computed here); `old_sums`, one giving the sums of their rows as
+    they were (None: summed here)."""
     at = local_midnight(today)
     starts = state_windows(today)
     q = connection.ops.quote_name
@@ -470,13 +490,14 @@ def _recompute_with(today: dt.date, *, among, mark, staged, channels=None, old_s
             members = _write_rows(cursor, today, starts, among, staged, channel_facts)
         if channels is not None:
             drop_temporary(channel_facts)
-        # The bases of periods that are over, in one pass over the table (no index leads
-        # with the period: a statement per period read the whole table four times).
-        cursor.execute(
-            f"DELETE FROM {q(MemberPeriodBase._meta.db_table)} WHERE "  # noqa: S608
-            + " OR ".join(["(period = %s AND start < %s)"] * len(PERIODS)),
-            [value for period in PERIODS for value in (period, starts[period])],
-        )
+        if among is not None:  # a rebuild wrote the current periods' bases alone
+            # The bases of periods that are over, in one pass over the table (no index leads
+            # with the period: a statement per period read the whole table four times).
+            cursor.execute(
+                f"DELETE FROM {q(MemberPeriodBase._meta.db_table)} WHERE "  # noqa: S608
+                + " OR ".join(["(period = %s AND start < %s)"] * len(PERIODS)),
+                [value for period in PERIODS for value in (period, starts[period])],
+            )
         if connection.vendor == "postgresql":
             # The statistics must see the night's bases: planned as if the current period
             # had none, summing the touched members' took two minutes, not one second. A
@@ -487,13 +508,17 @@ def _recompute_with(today: dt.date, *, among, mark, staged, channels=None, old_s
             for model in (*rewritten, MemberPeriodBase):
                 cursor.execute(f"ANALYZE {q(model._meta.db_table)}")
     if among is None:
-        totals_rebuild(as_of=today, bases=staged()[2])
+        totals_rebuild(as_of=today, bases=staged_sums())
     else:
         if old_sums is not None:  # out before the roll, which moves them on with the rest
             totals_add(old_sums(), sign=-1)
         totals_roll(old=mark.as_of, new=today)
         totals_move(as_of=today, members=TOUCHED, sign=1, rows=ROWS, channel_rows=CHANNEL_ROWS)
         totals_compact()
+    if staged is not None:  # read to the end (their sums too)
+        for table in staged():
+            if table is not None:
+                drop_temporary(table)
     return members
 
 
@@ -527,7 +552,7 @@ def _write_rows(
     if staged is None:
         spans_sql, spans_params = _spans(None if among is None else _touched(TOUCHED_SPANS))
     else:
-        spans, bases, _bases_sums = staged()  # waits for the second connection's work
+        spans, bases = staged()  # waits for the second connection's work
         spans_sql, spans_params = f"SELECT member_id, starts_at, ends_at FROM {spans}", []  # noqa: S608
     cursor.execute(
         f"INSERT INTO {q(MemberActiveSpan._meta.db_table)}"  # noqa: S608
@@ -554,15 +579,12 @@ def _write_rows(
         f"INSERT INTO {q(MemberChannelState._meta.db_table)} ({channel_names}) {selected}",  # noqa: S608
         params,
     )
-    if staged is not None:
-        if bases is not None:
-            columns = ", ".join(q(c) for c in _BASE_COLUMNS)
-            cursor.execute(
-                f"INSERT INTO {q(MemberPeriodBase._meta.db_table)} ({columns})"  # noqa: S608
-                f" SELECT {columns} FROM {bases}"
-            )
-            drop_temporary(bases)
-        drop_temporary(spans)
+    if staged is not None and bases is not None:
+        columns = ", ".join(q(c) for c in _BASE_COLUMNS)
+        cursor.execute(
+            f"INSERT INTO {q(MemberPeriodBase._meta.db_table)} ({columns})"  # noqa: S608
+            f" SELECT {columns} FROM {bases}"
+        )
     return members
 
 

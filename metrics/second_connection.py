@@ -6,7 +6,9 @@ state (metrics.member_state) is two chains of work that need nothing from each o
 the end: measured at a million members, the active spans and the churn bases read from
 them (about 25 s) need only the books, as do the state rows (about 25 s); a night's touched
 members' channel facts and spans are two more such pieces. `alongside` runs one piece of
-work on a connection of its own in a thread while the caller goes on (nest it for two).
+work on a connection of its own in a thread while the caller goes on (nest it for two);
+`alongside_then` hands the first of two pieces' results over while the second runs on (a
+rebuild's churn bases, then their sums).
 
 The second connection sees only what is committed: the work must read nothing the calling
 transaction wrote, and may run alongside only when the caller had nothing uncommitted
@@ -15,13 +17,14 @@ committed tables that the caller reads and drops.
 """
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 def can_run_alongside() -> bool:
@@ -39,26 +42,49 @@ def alongside(work: Callable[[], T], *, concurrent: bool) -> Iterator[Callable[[
     statements too), and it is closed when the work ends. Otherwise `work` runs on this
     connection when the block first asks for the result. The block's exit waits for the
     work either way, so nothing runs on after it."""
+    with alongside_then(work, None, concurrent=concurrent) as (result, _then):
+        yield result
+
+
+@contextmanager
+def alongside_then(
+    work: Callable[[], T], then: Callable[[T], U] | None, *, concurrent: bool
+) -> Iterator[tuple[Callable[[], T], Callable[[], U]]]:
+    """`alongside` for two pieces of work one after the other, `then` taking what `work`
+    returned: the block gets each one's result as soon as it is there (on a second
+    connection, `work`'s is handed over while `then` runs on)."""
     if not concurrent:
-        done: list[T] = []
+        done: dict[str, object] = {}
 
-        def inline() -> T:
-            if not done:
-                done.append(work())
-            return done[0]
+        def first() -> T:
+            if "work" not in done:
+                done["work"] = work()
+            return done["work"]
 
-        yield inline
+        def second() -> U:
+            if "then" not in done:
+                done["then"] = then(first())
+            return done["then"]
+
+        yield first, second
         return
     wrappers = list(connection.execute_wrappers)
+    handed_over: Future = Future()
 
-    def on_own_connection() -> T:
+    def on_own_connection():
         own = connections[DEFAULT_DB_ALIAS]  # this thread's, not the caller's
         own.execute_wrappers[:] = wrappers
         try:
-            return work()
+            try:
+                result = work()
+            except BaseException as error:
+                handed_over.set_exception(error)
+                raise
+            handed_over.set_result(result)
+            return None if then is None else then(result)
         finally:
             own.close()
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-alongside") as pool:
         future = pool.submit(on_own_connection)
-        yield future.result
+        yield handed_over.result, future.result

@@ -27,7 +27,7 @@ from metrics.models import (
     MemberState,
     MemberStateMark,
 )
-from metrics.second_connection import alongside, can_run_alongside
+from metrics.second_connection import alongside, alongside_then, can_run_alongside
 from metrics.snapshots import kpis_nightly
 
 from .kpi_support import at, buy, d, give_back, member, withdraw
@@ -88,6 +88,55 @@ def test_work_not_alongside_runs_once_on_this_connection_when_asked():
         assert result() == 1
         assert result() == 1
     assert calls == [_backend_pid()]
+
+
+def test_the_first_result_is_handed_over_while_the_second_piece_of_work_runs_on():
+    read_first = threading.Event()
+
+    def then(first_pid: int) -> tuple[int, int, bool]:
+        # Waits (at most 10 s) for the block to have read the first result: handed over at
+        # the end instead, the block would still be waiting, and this would return False.
+        return first_pid, _backend_pid(), read_first.wait(timeout=10)
+
+    with alongside_then(_backend_pid, then, concurrent=True) as (first, second):
+        theirs = first()
+        read_first.set()
+        mine = _backend_pid()
+    assert second() == (theirs, theirs, True)  # the same other connection, told in time
+    assert theirs != mine
+
+
+def test_when_the_first_piece_fails_both_results_raise_it_and_the_second_never_runs():
+    ran = []
+
+    def failing():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+
+    with alongside_then(failing, ran.append, concurrent=True) as (first, second):
+        pass
+    for result in (first, second):
+        with pytest.raises(Exception, match="division by zero"):
+            result()
+    assert ran == []
+
+
+def test_two_pieces_not_alongside_run_once_each_on_this_connection_when_asked():
+    calls = []
+
+    def work():
+        calls.append(("work", _backend_pid()))
+        return 2
+
+    def then(value):
+        calls.append(("then", _backend_pid()))
+        return value * 10
+
+    with alongside_then(work, then, concurrent=False) as (first, second):
+        assert calls == []
+        assert second() == 20  # runs the first piece, then the second
+        assert first() == 2
+    assert calls == [("work", _backend_pid()), ("then", _backend_pid())]
 
 
 def test_a_rebuild_outside_a_transaction_computes_the_spans_alongside_and_equals_the_books():
