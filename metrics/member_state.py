@@ -588,12 +588,12 @@ def _write_rows(
     return members
 
 
-_BASE_FIELDS = [f for f in MemberPeriodBase._meta.concrete_fields if f.column != "id"]
+_BASE_FIELDS = MemberPeriodBase._meta.concrete_fields
 _BASE_COLUMNS = [f.column for f in _BASE_FIELDS]
 
 
 def _channel_columns() -> list[str]:
-    return [f.column for f in MemberChannelState._meta.concrete_fields if f.column != "id"]
+    return [f.column for f in MemberChannelState._meta.concrete_fields]
 
 
 def _channel_select(
