@@ -230,10 +230,12 @@ def _query(sql: str) -> bool:
     return sql.lstrip().upper().startswith(("SELECT", "WITH"))
 
 
-_TABLE = re.compile(r'(?:FROM|JOIN)\s+"([a-z0-9_]+)"')
+_TABLE = re.compile(r'(?:FROM|JOIN|INTO)\s+"([a-z0-9_]+)"')
 
 
-def tables_read(statements) -> list[str]:
+def tables_used(statements) -> list[str]:
+    """The tables the statements read or write (a rebuild only writes some of the state's:
+    DuckDB needs them all the same)."""
     return sorted({name for sql, _params in statements for name in _TABLE.findall(sql)})
 
 
@@ -351,7 +353,7 @@ def main() -> None:
     pg_seconds, pg_rows, pg_each = postgres_times(statements)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        db = duckdb_copy(Path(tmp), tables_read(statements))
+        db = duckdb_copy(Path(tmp), tables_used(statements))
         print(f"DuckDB copy of the tables: {time.perf_counter() - started:.0f} s")
         duck_seconds, duck_rows, duck_each = duckdb_times(db, statements)
         db.close()
