@@ -117,20 +117,26 @@ SEGMENT_VALUES = {
 }
 
 
-def _segment_choice(segment: str) -> tuple[str, str]:
-    """("gender:female", "Gender: Female"): the dimension's name and, where the value is a
-    code with a name (segment stages, genders, channels), the value's, in the user's language."""
+def value_name(segment: str) -> str:
+    """ "gender:female" -> "Female": the segment's value, by its name where it is a code with
+    one (segment stages, genders, channels), in the user's language; otherwise as stored."""
     from loyalty.models.purchases import Channel
     from members.models import Member
 
     dimension, value = segment.split(":", 1)
-    names = dict(BAR_DIMENSIONS + SURVEY_DIMENSIONS)
     values = {
         **SEGMENT_VALUES,
         **(dict(Member.Gender.choices) if dimension == "gender" else {}),
         **(dict(Channel.choices) if dimension == "channel" else {}),
     }
-    return segment, f"{names.get(dimension, dimension)}: {values.get(value, value)}"
+    return str(values.get(value, value))
+
+
+def _segment_choice(segment: str) -> tuple[str, str]:
+    """("gender:female", "Gender: Female"): the dimension's name and the value's (value_name)."""
+    dimension = segment.split(":", 1)[0]
+    names = dict(BAR_DIMENSIONS + SURVEY_DIMENSIONS)
+    return segment, f"{names.get(dimension, dimension)}: {value_name(segment)}"
 
 
 class DashboardFilterForm(forms.Form):
@@ -429,8 +435,14 @@ class Dashboard:
         }
         metas = {h.meta.code: h.meta for h in self.headlines}
         columns = [gettext("Segment")] + [gettext(metas[c].label) for c in codes]
+        names = {
+            v.value_label: value_name(v.segment)
+            for values in self.by_dimension.values()
+            for v in values
+        }
         rows = [
-            [inert(segment)] + [lookup.get((c, segment)) for c in codes] for segment in segments
+            [inert(names[segment])] + [lookup.get((c, segment)) for c in codes]
+            for segment in segments
         ]
         units = [None] + [metas[c].unit for c in codes]
         return Table("segments", gettext("By segment"), columns, rows, units)
@@ -484,7 +496,7 @@ class Dashboard:
                     "code": code,
                     "label": gettext(segments_meta[code].label),
                     "unit": segments_meta[code].unit,
-                    "labels": [v.value_label for v in values],
+                    "labels": [value_name(v.segment) for v in values],
                     "values": [number(v.value) for v in values],
                 }
                 for code, values in self.by_dimension.items()

@@ -390,6 +390,24 @@ def test_segment_choices_name_dimension_and_value(segment, english, japanese):
         assert _segment_choice(segment) == (segment, japanese)
 
 
+@pytest.mark.usefixtures("_back_to_english")
+def test_bar_chart_and_csv_name_the_values_that_have_names(marketer):
+    snap("members", MAY, 300, segment="segment:dormant", n=300)
+    snap("members", MAY, 120, segment="segment:new", n=120)
+    snap("members", MAY, 700, segment="gender:female", n=700)
+    by_stage = {**RANGE, "dimension": "segment"}
+    bars = marketer[0].get(URL, by_stage).context["chart_data"]["segments"]
+    assert [(b["code"], b["labels"], b["values"]) for b in bars] == [
+        ("members", ["Dormant", "New"], [300.0, 120.0])
+    ]
+    _response, text = csv_of(marketer[0], "segments", dimension="gender")
+    assert text == "\ufeffSegment,Members\r\nFemale,700\r\n"
+    _response, text = csv_of(
+        marketer[0], "segments", headers={"Accept-Language": "ja"}, dimension="segment"
+    )
+    assert text.splitlines()[1:] == ["休眠,300", "新規,120"]
+
+
 def test_the_segment_choices_come_from_the_snapshots(marketer, world):
     response = marketer[0].get(URL, RANGE)
     choices = response.context["form"].fields["segment"].widget.choices
