@@ -32,9 +32,9 @@ sums. Called with no transaction open on PostgreSQL, the second chain runs on a 
 connection meanwhile (metrics.second_connection) and hands over committed unlogged tables
 as soon as they are written, summing the bases while this one copies them into the state;
 otherwise the same statements run first on this connection, into temporary tables. A
-night likewise has the touched members' channel facts, their spans (of those whose spans
-may differ) and their old rows' sums computed, each on a connection of its own (given their
-ids), while this one keeps their bases and then computes their rows.
+night likewise has the touched members' channel facts (then their old rows' sums) and their
+spans (of those whose spans may differ) computed on two connections of their own (given
+their ids), while this one keeps their bases and then computes their rows.
 """
 
 import datetime as dt
@@ -295,13 +295,19 @@ def _recompute(
             )
     if not concurrent:
         return _recompute_with(today, among=among, mark=mark, staged=None)
-    # A night: the touched members' channel facts, spans and old rows' sums each on a
-    # connection of its own, while this one keeps their bases.
+    # A night: the touched members' channel facts, then their old rows' sums, on one
+    # connection, their spans on another, while this one keeps their bases. The rows wait
+    # for the channel facts; the old sums are needed only at the end, so they run while
+    # this connection computes the rows instead of taking a core from the channel facts
+    # (three connections on two cores).
     members, spans_may_differ = _touched_ids(TOUCHED), _touched_ids(TOUCHED_SPANS)
     with (
-        alongside(partial(_stage_touched_channels, today, members), concurrent=True) as channels,
+        alongside_then(
+            partial(_stage_touched_channels, today, members),
+            lambda _table: _touched_sums(mark.as_of, members),
+            concurrent=True,
+        ) as (channels, old_sums),
         alongside(partial(_stage_touched_spans, spans_may_differ), concurrent=True) as staged,
-        alongside(partial(_touched_sums, mark.as_of, members), concurrent=True) as old_sums,
     ):
         return _recompute_with(
             today, among=among, mark=mark, staged=staged, channels=channels, old_sums=old_sums
