@@ -327,7 +327,7 @@ def _second_connection_plans(*, index_scans: bool) -> Iterator[None]:
 
 def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, str]:
     """Everyone's active spans (member_id, starts_at, ends_at) and churn bases of the current
-    periods (MemberPeriodBase's columns but the id) as two tables; their names. On a second
+    periods (MemberPeriodBase's columns) as two tables; their names. On a second
     connection (`concurrent`): committed unlogged tables, computed with the KPI statements'
     settings; otherwise temporary tables of this connection."""
     if not concurrent:
