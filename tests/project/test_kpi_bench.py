@@ -78,7 +78,7 @@ def test_duckdb_returns_what_postgresql_returns_for_the_nightly_statements(loade
     _pg_seconds, pg_rows, pg_each = kpis.postgres_times(statements)
     # The replay of the full recompute leaves the member state at the night's cutoff.
     assert list(MemberState.objects.order_by("member_id").values_list()) == state
-    db = kpis.duckdb_copy(tmp_path, kpis.tables_read(statements))
+    db = kpis.duckdb_copy(tmp_path, kpis.tables_used(statements))
     try:
         _duck_seconds, duck_rows, duck_each = kpis.duckdb_times(db, statements)
     finally:
