@@ -38,7 +38,7 @@ their ids), while this one keeps their bases and then computes their rows.
 """
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -124,10 +124,14 @@ class StateUpdate:
     members: int  # rows recomputed
 
 
-def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate:
+def member_state_update(
+    *, today: dt.date, rebuild: bool = False, alone: Callable[[], None] | None = None
+) -> StateUpdate:
     """Move the member state to cutoff `today`: incrementally from the last cutoff, or from
     scratch when there is none, the settings it was computed with changed, it is ahead of
-    `today`, or `rebuild` is asked for."""
+    `today`, or `rebuild` is asked for. `alone` is called when a night's work on other
+    connections is over and the rest runs on this one (its writes): other work can then
+    have the second core."""
     # Outside a transaction, the spans are computed on a second connection meanwhile.
     concurrent = can_run_alongside()
     with transaction.atomic():
@@ -145,7 +149,9 @@ def member_state_update(*, today: dt.date, rebuild: bool = False) -> StateUpdate
                 spans_may_differ, others = _touched_parts(mark, today)
                 create_temporary(TOUCHED, _member_ids(spans_may_differ + others))
                 create_temporary(TOUCHED_SPANS, _member_ids(spans_may_differ))
-                members = _recompute(today, among=_touched(), mark=mark, concurrent=concurrent)
+                members = _recompute(
+                    today, among=_touched(), mark=mark, concurrent=concurrent, alone=alone
+                )
         MemberStateMark.objects.update_or_create(
             pk=1,
             defaults={
@@ -276,7 +282,12 @@ def _birthdays(old: dt.date, new: dt.date) -> QuerySet:
 
 
 def _recompute(
-    today: dt.date, *, among, mark: MemberStateMark | None = None, concurrent: bool = False
+    today: dt.date,
+    *,
+    among,
+    mark: MemberStateMark | None = None,
+    concurrent: bool = False,
+    alone: Callable[[], None] | None = None,
 ) -> int:
     """Replace the rows of the members in `among` (None: everyone, and `mark` None) with their
     state at `today`, and their part of churn's base of each current period. The spans (and
@@ -294,7 +305,7 @@ def _recompute(
                 today, among=None, mark=None, staged=staged, staged_sums=staged_sums
             )
     if not concurrent:
-        return _recompute_with(today, among=among, mark=mark, staged=None)
+        return _recompute_with(today, among=among, mark=mark, staged=None, alone=alone)
     # A night: the touched members' channel facts, then their old rows' sums, on one
     # connection, their spans on another, while this one keeps their bases. The rows wait
     # for the channel facts; the old sums are needed only at the end, so they run while
@@ -310,7 +321,13 @@ def _recompute(
         alongside(partial(_stage_touched_spans, spans_may_differ), concurrent=True) as staged,
     ):
         return _recompute_with(
-            today, among=among, mark=mark, staged=staged, channels=channels, old_sums=old_sums
+            today,
+            among=among,
+            mark=mark,
+            staged=staged,
+            channels=channels,
+            old_sums=old_sums,
+            alone=alone,
         )
 
 
@@ -452,7 +469,15 @@ def _staged_base_sums(today: dt.date, spans: str, bases: str) -> Sums:
 
 
 def _recompute_with(
-    today: dt.date, *, among, mark, staged, channels=None, old_sums=None, staged_sums=None
+    today: dt.date,
+    *,
+    among,
+    mark,
+    staged,
+    channels=None,
+    old_sums=None,
+    staged_sums=None,
+    alone=None,
 ) -> int:
     """`staged`: a function giving the names of the tables of the members' spans and (in a
     rebuild) churn bases, computed elsewhere (None: computed here), and `staged_sums` one
@@ -473,6 +498,8 @@ def _recompute_with(
         channel_facts = channels()  # waits for the second connection's work
     if among is not None:  # a rebuild writes its rows straight into the emptied table
         create_temporary(ROWS, _rows(today, at, among, channel_facts), analyze=BY_MEMBER)
+        if alone is not None:  # a night's other connections have finished or nearly
+            alone()
     with connection.cursor() as cursor:
         if among is None:
             # A rebuild empties the tables: PostgreSQL's TRUNCATE gives them new files (a

@@ -358,3 +358,32 @@ def test_repeat_comparison_from_the_member_state_in_a_run_step(world):
     )
     assert completers["challenge:quiet"].value is None
     assert completers["all"].value == Decimal("50.0000")
+
+
+def test_a_night_computes_the_award_kpis_with_the_rest(world):
+    # A night computes the challenge KPIs without a follow-up apart from the others (while
+    # the member state moves; here, in the test's transaction, on this connection). The
+    # night of 3 June measures the day of 2 June: visit fired once for M1 (10 points), tea
+    # once for M1 (a coupon): 2 completions by 1 member. visit's budget up to 3 June: M3's
+    # 10 points in May + M1's 10 = 20 of 100 = 20 %.
+    from metrics.models import KpiSnapshot
+    from metrics.snapshots import kpis_nightly
+
+    kpis_nightly(today=d("2026-06-03"))
+
+    def day(code: str, segment: str) -> KpiSnapshot:
+        return KpiSnapshot.objects.get(
+            kpi=code, segment=segment, period="day", period_start=d("2026-06-02")
+        )
+
+    assert (day("challenge_completions", "all").value, day("challenge_completions", "all").n) == (
+        Decimal("2"),
+        1,
+    )
+    assert day("challenge_points", "challenge:visit").value == Decimal("10")
+    assert day("challenge_coupons", "challenge:tea").value == Decimal("1")
+    assert day("challenge_budget_used", "challenge:visit").value == Decimal("20.0000")
+    assert day("challenge_joiners", "all").value == Decimal("1")
+    # The rest of the night is there too: the day's active members (M1 bought on 1 May,
+    # M3 on 1 April, M4 on 1 March: active within 180 days; M2 and M5 had not bought yet).
+    assert day("active_members", "all").value == Decimal("3")

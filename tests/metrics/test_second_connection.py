@@ -4,6 +4,7 @@ connection sees only what is)."""
 
 import datetime as dt
 import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -247,6 +248,36 @@ def test_a_run_step_computes_the_survey_and_award_kpis_alongside_the_rest():
     assert day_value("nps") == Decimal("33.3333")
     assert day_value("average_order_value") == Decimal("1000")
     assert day_value("challenge_joiners") == Decimal("0")
+
+
+def test_a_night_computes_the_award_kpis_alongside_once_the_state_needs_no_other_connection():
+    event_types_ensure_builtin()  # an earlier transactional test's flush removed them
+    ann = member("2026-01-05")
+    buy(ann, "2026-06-10", 1000)
+    member_state_update(today=d("2026-06-10"), rebuild=True)
+    events: list[tuple[str, float, float, str]] = []  # (thread, started, ended, sql)
+
+    def recorder(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            name = threading.current_thread().name
+            events.append((name, started, time.perf_counter(), sql))
+
+    with connection.execute_wrapper(recorder):
+        kpis_nightly(today=d("2026-06-11"))
+    completions = 'COUNT(DISTINCT "challenges_award"."event_id")'
+    award_kpis = [e for e in events if completions in e[3]]
+    rows = [e for e in events if e[3].startswith("CREATE TEMPORARY TABLE kpi_state_rows")]
+    assert award_kpis and len(rows) == 1
+    # On another connection, and only once the night's rows were computed (its work on
+    # other connections over): sharing two cores with that work slowed the night.
+    assert all(e[0] != threading.main_thread().name for e in award_kpis)
+    assert min(e[1] for e in award_kpis) >= rows[0][2]
+    assert KpiSnapshot.objects.get(
+        kpi="challenge_completions", segment="all", period="day", period_start=d("2026-06-10")
+    ).value == Decimal("0")
 
 
 def test_a_night_rewrites_only_the_spans_that_may_differ_and_moves_the_totals_alongside():
