@@ -32,9 +32,9 @@ sums. Called with no transaction open on PostgreSQL, the second chain runs on a 
 connection meanwhile (metrics.second_connection) and hands over committed unlogged tables
 as soon as they are written, summing the bases while this one copies them into the state;
 otherwise the same statements run first on this connection, into temporary tables. A
-night likewise has the touched members' channel facts (then their old rows' sums) and their
-spans (of those whose spans may differ) computed on two connections of their own (given
-their ids), while this one keeps their bases and then computes their rows.
+night likewise has the touched members' channel facts and then rows, and their spans (of
+those whose spans may differ) and then their old rows' sums, computed on two connections of
+their own (given their ids), while this one keeps their bases and deletes their old rows.
 """
 
 import datetime as dt
@@ -108,6 +108,7 @@ ACTIVE = "kpi_state_active"
 # Committed tables: a rebuild's second connection writes them.
 SPANS_STAGED = "kpi_state_spans_staged"
 CHANNELS_STAGED = "kpi_state_channels_staged"
+ROWS_STAGED = "kpi_state_rows_staged"
 BASES_STAGED = "kpi_state_bases_staged"
 # Wide tables read only by member (grouped or joined on it): only that column is analysed.
 BY_MEMBER = ("member_id",)
@@ -306,28 +307,21 @@ def _recompute(
             )
     if not concurrent:
         return _recompute_with(today, among=among, mark=mark, staged=None, alone=alone)
-    # A night: the touched members' channel facts, then their old rows' sums, on one
-    # connection, their spans on another, while this one keeps their bases. The rows wait
-    # for the channel facts; the old sums are needed only at the end, so they run while
-    # this connection computes the rows instead of taking a core from the channel facts
-    # (three connections on two cores).
+    # A night: the touched members' channel facts, then their rows, on one connection; their
+    # spans (of those whose spans may differ), then their old rows' sums, on another. This
+    # one meanwhile keeps their bases and deletes their old rows; it waits for the rows to
+    # write them, and for the old sums only at the end.
     members, spans_may_differ = _touched_ids(TOUCHED), _touched_ids(TOUCHED_SPANS)
     with (
+        alongside(partial(_stage_touched_rows, today, members), concurrent=True) as rows,
         alongside_then(
-            partial(_stage_touched_channels, today, members),
-            lambda _table: _touched_sums(mark.as_of, members),
+            partial(_stage_touched_spans, spans_may_differ),
+            lambda _tables: _touched_sums(mark.as_of, members),
             concurrent=True,
-        ) as (channels, old_sums),
-        alongside(partial(_stage_touched_spans, spans_may_differ), concurrent=True) as staged,
+        ) as (staged, old_sums),
     ):
         return _recompute_with(
-            today,
-            among=among,
-            mark=mark,
-            staged=staged,
-            channels=channels,
-            old_sums=old_sums,
-            alone=alone,
+            today, among=among, mark=mark, staged=staged, rows=rows, old_sums=old_sums, alone=alone
         )
 
 
@@ -372,18 +366,20 @@ def _stage_touched_spans(members: list[int]) -> tuple[str, None]:
     """On a second connection, for a night: the active spans of the touched `members` whose
     spans may differ, as a committed unlogged table (its name; no bases: a night keeps them
     itself)."""
-    _stage_for(members, SPANS_STAGED, lambda: _spans(_touched()))
+    _stage_for(members, (SPANS_STAGED, _spans(_touched())))
     return SPANS_STAGED, None
 
 
-def _stage_touched_channels(today: dt.date, members: list[int]) -> str:
-    """On a second connection, for a night: the touched `members`' channel facts at `today`
-    as a committed unlogged table; its name."""
+def _stage_touched_rows(today: dt.date, members: list[int]) -> tuple[str, str]:
+    """On a second connection, for a night: the touched `members`' channel facts and state
+    rows at `today` as committed unlogged tables; their names."""
     at = local_midnight(today)
     _stage_for(
-        members, CHANNELS_STAGED, lambda: _channel_facts(at, state_windows(today), _touched())
+        members,
+        (CHANNELS_STAGED, _channel_facts(at, state_windows(today), _touched())),
+        (ROWS_STAGED, _rows(today, at, _touched(), CHANNELS_STAGED)),
     )
-    return CHANNELS_STAGED
+    return CHANNELS_STAGED, ROWS_STAGED
 
 
 def _touched_sums(as_of: dt.date, members: list[int]) -> list[Sums]:
@@ -404,13 +400,14 @@ def _touched_elsewhere(members: list[int]) -> Iterator[None]:
         drop_temporary(TOUCHED)
 
 
-def _stage_for(members: list[int], table: str, query) -> None:
-    """`query()` over the `members` (this connection's TOUCHED) as committed unlogged `table`."""
+def _stage_for(members: list[int], *tables: tuple[str, tuple[str, list]]) -> None:
+    """Each (table, query) in turn: the query over the `members` (this connection's TOUCHED)
+    as committed unlogged `table` (a later query may read an earlier table)."""
     with _touched_elsewhere(members), connection.cursor() as cursor:
-        sql, params = query()
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")  # one a failed update left
-        cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}", params)
-        cursor.execute(f"ANALYZE {table} (member_id)")  # read by member
+        for table, (sql, params) in tables:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")  # one a failed update left
+            cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}", params)
+            cursor.execute(f"ANALYZE {table} (member_id)")  # read by member
 
 
 def _stage(today: dt.date, *, temporary: bool) -> tuple[str, str]:
@@ -474,16 +471,17 @@ def _recompute_with(
     among,
     mark,
     staged,
-    channels=None,
+    rows=None,
     old_sums=None,
     staged_sums=None,
     alone=None,
 ) -> int:
     """`staged`: a function giving the names of the tables of the members' spans and (in a
     rebuild) churn bases, computed elsewhere (None: computed here), and `staged_sums` one
-    giving the bases' sums; `channels`: one giving the name of a table of the members'
-    channel facts (None: computed here); `old_sums`, one giving the sums of their rows as
-    they were (None: summed here)."""
+    giving the bases' sums; `rows`: one giving the names of the tables of a night's members'
+    channel facts and state rows (None: computed here); `old_sums`, one giving the sums of
+    their rows as they were (None: summed here); `alone`, called once a night's work on other
+    connections is (about) over."""
     at = local_midnight(today)
     starts = state_windows(today)
     q = connection.ops.quote_name
@@ -491,15 +489,11 @@ def _recompute_with(
         if old_sums is None:
             totals_move(as_of=mark.as_of, members=TOUCHED, sign=-1)
         _keep_bases(today, mark)
-    if channels is None:
+    channel_facts, row_table = CHANNELS, ROWS
+    if rows is None:
         create_temporary(CHANNELS, _channel_facts(at, starts, among), analyze=BY_MEMBER)
-        channel_facts = CHANNELS
-    else:
-        channel_facts = channels()  # waits for the second connection's work
-    if among is not None:  # a rebuild writes its rows straight into the emptied table
-        create_temporary(ROWS, _rows(today, at, among, channel_facts), analyze=BY_MEMBER)
-        if alone is not None:  # a night's other connections have finished or nearly
-            alone()
+        if among is not None:  # a rebuild writes its rows straight into the emptied table
+            create_temporary(ROWS, _rows(today, at, among, CHANNELS), analyze=BY_MEMBER)
     with connection.cursor() as cursor:
         if among is None:
             # A rebuild empties the tables: PostgreSQL's TRUNCATE gives them new files (a
@@ -517,28 +511,20 @@ def _recompute_with(
                     f"DELETE FROM {q(model._meta.db_table)} WHERE member_id IN"  # noqa: S608
                     f" (SELECT member_id FROM {members})"
                 )
+            _drop_ended_bases(cursor, starts)
+        if rows is not None:
+            channel_facts, row_table = rows()  # waits for the second connection's work
+        if alone is not None and among is not None:
+            alone()
         # A rebuild fills emptied tables: their indexes are built once, after the rows.
         loading = indexes_built_after(*_STATE_TABLES) if among is None else nullcontext()
         with loading:
-            members = _write_rows(cursor, today, starts, among, staged, channel_facts)
-        if channels is not None:
-            drop_temporary(channel_facts)
-        if among is not None:  # a rebuild wrote the current periods' bases alone
-            # The bases of periods that are over, in one pass over the table (no index leads
-            # with the period: a statement per period read the whole table four times).
-            cursor.execute(
-                f"DELETE FROM {q(MemberPeriodBase._meta.db_table)} WHERE "  # noqa: S608
-                + " OR ".join(["(period = %s AND start < %s)"] * len(PERIODS)),
-                [value for period in PERIODS for value in (period, starts[period])],
-            )
-        if connection.vendor == "postgresql":
-            # The statistics must see the night's bases: planned as if the current period
-            # had none, summing the touched members' took two minutes, not one second. A
-            # rebuild rewrote every table: planned on the old statistics (or none, before
+            members = _write_rows(cursor, today, starts, among, staged, channel_facts, row_table)
+        if among is None and connection.vendor == "postgresql":
+            # A rebuild rewrote every table: planned on the old statistics (or none, before
             # autovacuum came by), LTV's churn probed the state once per member per worker
             # (2.8 s -> 5.9 s at a million members).
-            rewritten = (MemberState, MemberChannelState, MemberActiveSpan) if among is None else ()
-            for model in (*rewritten, MemberPeriodBase):
+            for model in _STATE_TABLES:
                 cursor.execute(f"ANALYZE {q(model._meta.db_table)}")
     if among is None:
         totals_rebuild(as_of=today, bases=staged_sums())
@@ -546,8 +532,11 @@ def _recompute_with(
         if old_sums is not None:  # out before the roll, which moves them on with the rest
             totals_add(old_sums(), sign=-1)
         totals_roll(old=mark.as_of, new=today)
-        totals_move(as_of=today, members=TOUCHED, sign=1, rows=ROWS, channel_rows=CHANNEL_ROWS)
+        totals_move(as_of=today, members=TOUCHED, sign=1, rows=row_table, channel_rows=CHANNEL_ROWS)
         totals_compact()
+    if rows is not None:
+        for table in (channel_facts, row_table):
+            drop_temporary(table)
     if staged is not None:  # read to the end (their sums too)
         for table in staged():
             if table is not None:
@@ -555,16 +544,39 @@ def _recompute_with(
     return members
 
 
+def _drop_ended_bases(cursor, starts: dict[str, dt.date]) -> None:
+    """A night's: the kept churn bases of periods that are over (a rebuild writes the
+    current periods' alone), in one pass over the table (no index leads with the period: a
+    statement per period read the whole table four times)."""
+    q = connection.ops.quote_name
+    cursor.execute(
+        f"DELETE FROM {q(MemberPeriodBase._meta.db_table)} WHERE "  # noqa: S608
+        + " OR ".join(["(period = %s AND start < %s)"] * len(PERIODS)),
+        [value for period in PERIODS for value in (period, starts[period])],
+    )
+    if connection.vendor == "postgresql":
+        # The statistics must see the night's bases (kept before this): planned as if the
+        # current period had none, summing the touched members' took two minutes, not one
+        # second.
+        cursor.execute(f"ANALYZE {q(MemberPeriodBase._meta.db_table)}")
+
+
 _STATE_TABLES = (MemberState, MemberChannelState, MemberActiveSpan, MemberPeriodBase)
 
 
 def _write_rows(
-    cursor, today: dt.date, starts: dict[str, dt.date], among, staged, channels: str
+    cursor,
+    today: dt.date,
+    starts: dict[str, dt.date],
+    among,
+    staged,
+    channels: str,
+    row_table: str = ROWS,
 ) -> int:
-    """Insert the recomputed members' rows (their old ones gone) from the temporary tables,
-    their spans, channel rows (from their facts in table `channels`) and, in a rebuild,
-    everyone's churn bases (the spans and bases from the tables `staged()` names). Returns
-    the number of members."""
+    """Insert the recomputed members' rows (their old ones gone; a night's from table
+    `row_table`), their spans, channel rows (from their facts in table `channels`) and, in a
+    rebuild, everyone's churn bases (the spans and bases from the tables `staged()` names).
+    Returns the number of members."""
     q = connection.ops.quote_name
     names = ", ".join(q(f.column) for f in MemberState._meta.concrete_fields)
     state = q(MemberState._meta.db_table)
@@ -579,8 +591,8 @@ def _write_rows(
         )
         rows = state
     else:
-        cursor.execute(f"INSERT INTO {state} ({names}) SELECT {names} FROM {ROWS}")  # noqa: S608
-        rows = ROWS
+        cursor.execute(f"INSERT INTO {state} ({names}) SELECT {names} FROM {row_table}")  # noqa: S608
+        rows = row_table
     members = cursor.rowcount
     if staged is None:
         spans_sql, spans_params = _spans(None if among is None else _touched(TOUCHED_SPANS))
@@ -598,7 +610,7 @@ def _write_rows(
         span_table = q(MemberActiveSpan._meta.db_table)
         cursor.execute(
             f"UPDATE {span_table} AS s SET last_purchase_at = r.last_purchase_at"  # noqa: S608
-            f" FROM {ROWS} r WHERE s.member_id = r.member_id AND r.member_id NOT IN"
+            f" FROM {rows} r WHERE s.member_id = r.member_id AND r.member_id NOT IN"
             f" (SELECT member_id FROM {TOUCHED_SPANS}) AND COALESCE("  # they differ:
             " s.last_purchase_at <> r.last_purchase_at,"
             " s.last_purchase_at IS NOT NULL OR r.last_purchase_at IS NOT NULL)"

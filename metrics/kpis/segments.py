@@ -14,7 +14,7 @@ data that withdrawal erases, so no history of it is kept). Channel is a purchase
 
 import datetime as dt
 
-from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
 
 from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
@@ -42,8 +42,9 @@ def _years_before(day: dt.date, years: int) -> dt.date:
 def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, active=False):
     """The expression for dimension `name` of the member on local date `at` (the state at
     the end of that day). `among`, a queryset of member ids, narrows the sets the expression
-    looks members up in to those members (the member state recomputing a few). `active`:
-    the members are all active at the end of `at` (churn's base)."""
+    looks members up in to those members (the member state recomputing a few: unless
+    `active`, each probes its own recent purchases for the segment). `active`: the members
+    are all active at the end of `at` (churn's base)."""
     p = prefix
     end = local_midnight(at + dt.timedelta(days=1))
     if name == "segment" and active and lapse_covered_by_dormancy():
@@ -60,20 +61,26 @@ def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, activ
     if name == "segment":
         from loyalty.models import Purchase
 
-        # Uncorrelated, so the database reads the recent purchases once into a hash and
-        # probes it per member (a correlated EXISTS probes the purchase index per member).
-        recent_buyers = Purchase.objects.filter(
+        recent = Purchase.objects.filter(
             occurred_at__lt=end, occurred_at__gte=end - dt.timedelta(days=DORMANT_AFTER_DAYS)
         )
-        if among is not None:
-            recent_buyers = recent_buyers.filter(member_id__in=among)
-        recent_buyers = recent_buyers.values("member_id")
+        if among is None or active:
+            # Uncorrelated, so the database reads the recent purchases once into a hash and
+            # probes it per member (churn's base: hundreds of thousands of members).
+            if among is not None:
+                recent = recent.filter(member_id__in=among)
+            bought = Q(**{f"{p}pk__in": recent.values("member_id")})
+        else:
+            # A few members (a night's touched ones): each probes the purchase index
+            # (member, time) for one. The hash read half a year of everyone's purchases
+            # (0.7 s for a night's 55,000 members at a million; the probes 0.25 s).
+            bought = Exists(recent.filter(member=OuterRef(f"{p}pk" if p else "pk")))
         return Case(
             When(
                 **{f"{p}joined_at__gte": end - dt.timedelta(days=NEW_MEMBER_DAYS)},
                 then=Value("new"),
             ),
-            When(**{f"{p}pk__in": recent_buyers}, then=Value("existing")),
+            When(bought, then=Value("existing")),
             default=Value("dormant"),
             output_field=CharField(),
         )

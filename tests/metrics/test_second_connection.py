@@ -16,6 +16,7 @@ from challenges.builtin_types import event_types_ensure_builtin
 from metrics.member_state import (
     BASES_STAGED,
     CHANNELS_STAGED,
+    ROWS_STAGED,
     SPANS_STAGED,
     member_state_differences,
     member_state_update,
@@ -195,11 +196,13 @@ def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongs
     # Both touched: their rows were recorded within the hour's margin before the rebuild.
     assert (update.rebuilt, update.members) == (False, 2)
     statements = [q["sql"] for q in main.captured_queries]
-    # The touched members' spans and channel facts came from the other connections.
+    # The touched members' spans, channel facts and rows came from the other connections.
     assert any(f"FROM {SPANS_STAGED}" in sql for sql in statements)
     assert any(f"FROM {CHANNELS_STAGED}" in sql for sql in statements)
+    assert any(f"FROM {ROWS_STAGED}" in sql for sql in statements)
     assert not any("PARTITION BY member_id" in sql for sql in statements)
     assert not any("TABLE kpi_state_channels AS" in sql for sql in statements)
+    assert not any("TABLE kpi_state_rows AS" in sql for sql in statements)
     assert _spans() == [
         (ann.pk, "2026-06-02", "2026-11-29"),
         (bob.pk, "2026-10-01", "2027-05-21"),  # 22 Nov + 180 days
@@ -207,8 +210,11 @@ def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongs
     assert member_state_differences(today + dt.timedelta(days=1)) == []
     assert totals_differences(as_of=today + dt.timedelta(days=1)) == []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s), to_regclass(%s)", [SPANS_STAGED, CHANNELS_STAGED])
-        assert cursor.fetchone() == (None, None)
+        cursor.execute(
+            "SELECT to_regclass(%s), to_regclass(%s), to_regclass(%s)",
+            [SPANS_STAGED, CHANNELS_STAGED, ROWS_STAGED],
+        )
+        assert cursor.fetchone() == (None, None, None)
 
 
 def test_a_run_step_computes_the_survey_and_award_kpis_alongside_the_rest():
@@ -269,10 +275,10 @@ def test_a_night_computes_the_award_kpis_alongside_once_the_state_needs_no_other
         kpis_nightly(today=d("2026-06-11"))
     completions = 'COUNT(DISTINCT "challenges_award"."event_id")'
     award_kpis = [e for e in events if completions in e[3]]
-    rows = [e for e in events if e[3].startswith("CREATE TEMPORARY TABLE kpi_state_rows")]
+    rows = [e for e in events if e[3].startswith(f"CREATE UNLOGGED TABLE {ROWS_STAGED}")]
     assert award_kpis and len(rows) == 1
-    # On another connection, and only once the night's rows were computed (its work on
-    # other connections over): sharing two cores with that work slowed the night.
+    # On another connection, and only once the night's rows were computed (the last of its
+    # work on other connections): sharing two cores with that work slowed the night.
     assert all(e[0] != threading.main_thread().name for e in award_kpis)
     assert min(e[1] for e in award_kpis) >= rows[0][2]
     assert KpiSnapshot.objects.get(
