@@ -302,6 +302,9 @@ LOYALTY_LTV_MAX_YEARS = env_int("LOYALTY_LTV_MAX_YEARS", 10)
 # PostgreSQL's work_mem (megabytes) for the KPI runs' statements: enough to hash a year of
 # purchases' member ids rather than probe them row by row (the server default is 4 MB).
 LOYALTY_KPI_WORK_MEM_MB = env_int("LOYALTY_KPI_WORK_MEM_MB", 256)
+# How long (seconds) the KPI runs' second database connection waits on a lock before the
+# run fails (metrics.second_connection): it reads only the books, which nothing locks for long.
+LOYALTY_KPI_LOCK_TIMEOUT_S = env_int("LOYALTY_KPI_LOCK_TIMEOUT_S", 60)
 _margin = os.environ.get("LOYALTY_MARGIN", "") or "0.30"
 try:
     LOYALTY_MARGIN = Decimal(_margin)
@@ -317,3 +320,5 @@ if not 1 <= LOYALTY_LTV_MAX_YEARS <= 100:
     raise ImproperlyConfigured("LOYALTY_LTV_MAX_YEARS must be from 1 to 100 (years)")
 if not 4 <= LOYALTY_KPI_WORK_MEM_MB <= 65536:
     raise ImproperlyConfigured("LOYALTY_KPI_WORK_MEM_MB must be from 4 to 65536 (megabytes)")
+if not 1 <= LOYALTY_KPI_LOCK_TIMEOUT_S <= 3600:
+    raise ImproperlyConfigured("LOYALTY_KPI_LOCK_TIMEOUT_S must be from 1 to 3600 (seconds)")

@@ -332,7 +332,7 @@ def _second_connection_plans(*, index_scans: bool) -> Iterator[None]:
         # It reads only the books, which nothing locks for long. Waiting on a lock would
         # most likely be waiting on the update's own transaction, which waits for this
         # work: fail loudly rather than wait for ever.
-        cursor.execute("SET LOCAL lock_timeout = '60s'")
+        cursor.execute(f"SET LOCAL lock_timeout = '{int(settings.LOYALTY_KPI_LOCK_TIMEOUT_S)}s'")
         yield
 
 

@@ -8,7 +8,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -254,6 +254,40 @@ def test_a_run_step_computes_the_survey_and_award_kpis_alongside_the_rest():
     assert day_value("nps") == Decimal("33.3333")
     assert day_value("average_order_value") == Decimal("1000")
     assert day_value("challenge_joiners") == Decimal("0")
+
+
+def test_the_second_connection_gives_up_waiting_on_a_lock_and_the_update_changes_nothing(
+    settings,
+):
+    # A rebuild that failed left its staged spans behind, and a stuck session holds a lock
+    # on them: the next rebuild's second connection must drop them first. It waits
+    # LOYALTY_KPI_LOCK_TIMEOUT_S seconds, then the rebuild fails and writes nothing.
+    settings.LOYALTY_KPI_LOCK_TIMEOUT_S = 1
+    ann = member("2026-01-05")
+    buy(ann, "2026-06-10", 1000)
+    member_state_update(today=d("2026-06-10"), rebuild=True)
+    mark = MemberStateMark.objects.get()
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE UNLOGGED TABLE {SPANS_STAGED} (member_id bigint)")
+    stuck = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        stuck.set_autocommit(False)
+        with stuck.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {SPANS_STAGED} IN ACCESS SHARE MODE")
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="lock timeout"):
+            member_state_update(today=d("2026-06-11"), rebuild=True)
+        assert time.monotonic() - started < 30
+    finally:
+        stuck.rollback()
+        stuck.close()
+    assert MemberStateMark.objects.get().as_of == mark.as_of == d("2026-06-10")
+    assert MemberState.objects.get(member=ann).version == d("2026-06-10")
+    # Once the lock is gone, the next rebuild drops the table and goes through.
+    assert member_state_update(today=d("2026-06-11"), rebuild=True).rebuilt
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [SPANS_STAGED])
+        assert cursor.fetchone() == (None,)
 
 
 def test_a_night_computes_the_award_kpis_alongside_once_the_state_needs_no_other_connection():

@@ -182,3 +182,8 @@ def test_end_of_following_year_policy_is_accepted(tmp_path):
 )
 def test_bad_numbers_refuse(tmp_path, name, value):
     assert name in refused(tmp_path, **{name: value})
+
+
+@pytest.mark.parametrize("value", ["0", "3601", "soon"])
+def test_bad_kpi_lock_timeout_refuses(tmp_path, value):
+    assert "LOYALTY_KPI_LOCK_TIMEOUT_S" in refused(tmp_path, LOYALTY_KPI_LOCK_TIMEOUT_S=value)
