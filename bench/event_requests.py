@@ -8,7 +8,9 @@ scope permission, throttling, one transaction per request) and store one Event r
 request. The baseline is what a developer would write first: a ModelSerializer, a
 CreateAPIView, no payload schema, no idempotency answer, no queue. The engine's view also
 checks the payload against its type's JSON Schema, answers duplicates and conflicts, and
-(with a broker) rings the workers after commit. Prints requests per second and the ratio.
+(with a broker) rings the workers after commit: it sends the processing task when none is
+queued, and here no worker takes it, so about once a minute (with workers, once per task
+they take). Prints requests per second and the ratio.
 """
 
 import os

@@ -20,7 +20,7 @@ from members.authentication import scoped
 from . import api_examples as examples
 from .dry_run import DryRunEventSerializer, dry_run
 from .intake import MAX_BATCH, EventInSerializer, events_ingest
-from .models import Award, Challenge, Event, Verification
+from .models import Award, Challenge, Event
 
 
 def source_key_for(request) -> str:
@@ -69,6 +69,28 @@ class EventOutSerializer(serializers.ModelSerializer):
             "verifications",
         ]
         read_only_fields = fields
+
+
+class _NewEventOutSerializer(EventOutSerializer):
+    """An event just stored by this request, with its type, member and store at hand:
+    processing starts after commit, so it has no effects or verifications yet (nothing to
+    read from the database)."""
+
+    effects = serializers.SerializerMethodField()
+    verifications = serializers.SerializerMethodField()
+
+    def get_effects(self, event) -> list:
+        return []
+
+    def get_verifications(self, event) -> list:
+        return []
+
+
+# Built once: DRF builds a serializer's fields (deep copies of the declared ones, nested
+# serializers included) for each instance, about a millisecond of a single event's request.
+# They read no context and keep no state between calls, so one instance answers every request.
+_EVENT_OUT = EventOutSerializer()
+_NEW_EVENT_OUT = _NewEventOutSerializer()
 
 
 class ItemResultSerializer(serializers.Serializer):
@@ -126,17 +148,12 @@ def events_response(results, *, single: bool) -> Response:
             )
         first_time = result.result == "accepted"
         if first_time:
-            # Just stored in this request's transaction, with its type, member and store at
-            # hand: processing starts after commit, so it has no effects or verifications yet.
-            event = result.event
-            event._prefetched_objects_cache = {
-                "awards": Award.objects.none(),
-                "verifications": Verification.objects.none(),
-            }
+            data = _NEW_EVENT_OUT.to_representation(result.event)
         else:
             event = Event.objects.select_related("type", "member", "store").get(pk=result.event.pk)
+            data = _EVENT_OUT.to_representation(event)
         return Response(
-            EventOutSerializer(event).data,
+            data,
             status=status.HTTP_201_CREATED if first_time else status.HTTP_200_OK,
             headers=replay_headers(first_time),
         )

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from django.core.cache import cache
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -150,7 +151,7 @@ def events_ingest(
         )
     }
     codes = {d["store_code"] for _i, d in parsed if d["store_code"]}
-    stores = {s.code: s for s in Store.objects.filter(code__in=codes)}
+    stores = {s.code: s for s in Store.objects.filter(code__in=codes)} if codes else {}
     existing = {
         e.client_id: e
         for e in Event.objects.filter(
@@ -347,6 +348,32 @@ def events_enqueue_processing() -> None:
     """Ring the doorbell after commit; the events themselves are already safe in the table."""
     if _processing_deferred.get():
         return
+    transaction.on_commit(events_doorbell_ring)
+
+
+# Set while a processing task is queued and has not started: storing more events then sends
+# no other one. The task deletes it before it reads the pending events, so an event whose
+# ring found it set was committed before that read, and is read. The time limit covers a
+# message lost after it was set; the beat's every-minute task takes what is left meanwhile.
+DOORBELL = "challenges:events:doorbell"
+DOORBELL_TIMEOUT_S = 60
+
+
+def events_doorbell_ring() -> None:
+    """Send the processing task, unless one is queued already: under load, one message
+    serves every event stored before a worker takes it (a Redis SET NX, not a Celery
+    message per request)."""
     from .tasks import process_pending_events_task
 
-    transaction.on_commit(process_pending_events_task.delay)
+    if not cache.add(DOORBELL, 1, timeout=DOORBELL_TIMEOUT_S):
+        return
+    try:
+        process_pending_events_task.delay()
+    except Exception:
+        cache.delete(DOORBELL)  # nothing queued: the next event rings again
+        raise
+
+
+def events_doorbell_answer() -> None:
+    """A processing task starts: later events ring again (before it reads the pending ones)."""
+    cache.delete(DOORBELL)

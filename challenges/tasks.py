@@ -6,8 +6,10 @@ from django.conf import settings
 def process_pending_events_task() -> int:
     """Process pending events until none is left. Safe to run any number of times at once:
     batches are claimed with SKIP LOCKED."""
+    from challenges.intake import events_doorbell_answer
     from challenges.processing import events_process_pending
 
+    events_doorbell_answer()
     return events_process_pending(batch_size=settings.LOYALTY_EVENT_BATCH_SIZE)
 
 

@@ -556,13 +556,12 @@ def test_the_demo_history_goes_through_the_challenge_engine(settings, monkeypatc
 def test_loading_rings_no_worker_and_defer_processing_leaves_the_events_pending(
     django_capture_on_commit_callbacks,
 ):
-    from challenges.intake import events_ingest
-    from challenges.tasks import process_pending_events_task
+    from challenges.intake import events_doorbell_ring, events_ingest
 
     with django_capture_on_commit_callbacks() as callbacks:
         out = demo_data("--members", "10", "--months", "3", "--seed", "7", "--defer-processing")
 
-    assert process_pending_events_task.delay not in callbacks
+    assert events_doorbell_ring not in callbacks
     events = Event.objects.count()
     assert events == Event.objects.filter(status=Event.Status.PENDING).count() > 0
     assert f"challenge events: {events:,} left pending (--defer-processing)" in out
@@ -578,7 +577,7 @@ def test_loading_rings_no_worker_and_defer_processing_leaves_the_events_pending(
     }
     with django_capture_on_commit_callbacks() as callbacks:
         assert events_ingest(source_key="test", items=[item])[0].result == "accepted"
-    assert callbacks == [process_pending_events_task.delay]
+    assert callbacks == [events_doorbell_ring]
 
 
 def test_weather_already_observed_is_kept():

@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from challenges.builtin_types import event_types_ensure_builtin
+from challenges.intake import events_doorbell_ring
 from challenges.models import Event
-from challenges.tasks import process_pending_events_task
 from loyalty.errors import MemberNotActive
 from members.models import Member
 from members.services import member_withdraw
@@ -453,7 +453,7 @@ def test_the_doorbell_rings_after_commit(django_capture_on_commit_callbacks):
     survey = survey_make("s", ("nps",))
     with django_capture_on_commit_callbacks() as callbacks:
         answer(MemberFactory(), survey, 9)
-    assert callbacks == [process_pending_events_task.delay]
+    assert callbacks == [events_doorbell_ring]
 
 
 def test_the_survey_preset_rewards_the_answer_once_end_to_end():
