@@ -13,6 +13,7 @@ overspend across workers.
 
 import datetime as dt
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,6 +50,14 @@ from .models import (
 from .returns import returns_reverse_awards
 
 log = logging.getLogger(__name__)
+
+# A challenge credit's ledger reference, its identity (one per event, rule version and effect:
+# a retried batch cannot credit twice). The ledger's admin links it to the event.
+AWARD_REFERENCE = re.compile(r"(?P<event>\d+):(?P<version>\d+):(?P<effect>\d+)")
+
+
+def award_reference(event_id: int, version_id: int, effect_index: int) -> str:
+    return f"{event_id}:{version_id}:{effect_index}"
 
 
 def active_rules() -> list[evaluator.Rule]:
@@ -399,7 +408,7 @@ class Batch:
                     else None,
                     expires_at=policy.expiry_for(event.occurred_at),
                     reason=rule.name[:255],
-                    reference=f"{event.pk}:{rule.version_id}:{grant.effect_index}",
+                    reference=award_reference(event.pk, rule.version_id, grant.effect_index),
                     challenge_version_id=rule.version_id,
                 )
                 self.credits.append((credit, award))

@@ -13,9 +13,11 @@ from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from challenges.processing import AWARD_REFERENCE
 from members.admin import member_number_from_search
 from members.models import Member, Store
 
@@ -39,6 +41,7 @@ from .models import (
     PurchaseLine,
     PurchaseReturn,
 )
+from .models.ledger import EntrySource
 
 admin.site.site_header = _("Loyalty engine")
 admin.site.site_title = _("Loyalty engine")
@@ -76,7 +79,7 @@ class LedgerEntryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
         "points",
         "source",
         "reason",
-        "reference",
+        "reference_link",
         "created_by",
     ]
     list_filter = ["kind", "state", "source"]
@@ -94,7 +97,7 @@ class LedgerEntryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
         "state",
         "source",
         "reason",
-        "reference",
+        "reference_link",
         "created_by",
         "purchase",
         "related_entry",
@@ -104,6 +107,21 @@ class LedgerEntryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
         "created_at",
     ]
     readonly_fields = fields
+
+    @admin.display(description=_("reference"), ordering="reference")
+    def reference_link(self, entry: LedgerEntry) -> str:
+        """A challenge award's reference (event:version:effect, its credit's identity) links to
+        the event it answered; other references are shown as they are."""
+        match = AWARD_REFERENCE.fullmatch(entry.reference)
+        if entry.source != EntrySource.CHALLENGE or match is None:
+            return entry.reference or "-"
+        url = reverse("admin:challenges_event_change", args=[match["event"]])
+        title = gettext("Event %(event)s, challenge version %(version)s, effect %(effect)s") % {
+            "event": match["event"],
+            "version": match["version"],
+            "effect": match["effect"],
+        }
+        return format_html('<a href="{}" title="{}">{}</a>', url, title, entry.reference)
 
     def changelist_view(self, request, extra_context=None):
         # The member page links here filtered to one member: say whose ledger this is.

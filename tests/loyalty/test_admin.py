@@ -90,6 +90,34 @@ def test_ledger_list_filters_and_searches_by_member_number(staff, member):
     assert result_pks(by_source) == [adjust.pk]
 
 
+def test_a_challenge_awards_reference_links_to_the_event_it_answered(staff):
+    from challenges.intake import events_ingest
+    from challenges.models import Event
+    from tests.challenges.support import event, preset, process
+    from tests.members.factories import MemberFactory
+
+    client, _user = staff
+    member = MemberFactory()  # a member before the event
+    preset("survey_answered", survey="nps", points=30)
+    answered = event("S-1", member, "survey_answered", payload={"survey": "nps", "score": 9})
+    events_ingest(source_key="test", items=[answered])
+    assert process() == 1
+    followed = Event.objects.get(client_id="S-1")
+    award = LedgerEntry.objects.get(member=member, source=EntrySource.CHALLENGE)
+    api = points_earn(member=member, points=10, source=EntrySource.API, reference="7:8:9")
+    event_page = url("challenges_event_change", followed.pk)
+    assert award.reference.startswith(f"{followed.pk}:")
+
+    listed = client.get(url("loyalty_ledgerentry_changelist"))
+    assert f'<a href="{event_page}" title="Event {followed.pk}, challenge version' in listed.text
+    # Not a challenge's: the same shape of reference is only text.
+    assert '<td class="field-reference_link">7:8:9</td>' in listed.text
+    detail = client.get(url("loyalty_ledgerentry_change", award.pk))
+    assert f'<a href="{event_page}"' in detail.text
+    assert client.get(event_page).status_code == 200  # store staff may follow it
+    assert client.get(url("loyalty_ledgerentry_change", api.pk)).status_code == 200
+
+
 def test_marketers_do_not_see_the_ledger(marketer, member):
     client, _user = marketer
     assert client.get(url("loyalty_ledgerentry_changelist")).status_code == 403
