@@ -667,9 +667,14 @@ def _channel_select(
 def member_state_differences(today: dt.date) -> list[int]:
     """Ids of the members whose kept state differs from their state rebuilt from the books
     (the state must be at `today`): empty when the state is right. A period's measures in a
-    row of an earlier period count as none (as the totals read them). Writes nothing."""
+    row of an earlier period count as none (as the totals read them). What happened after
+    the cutoff is left out on both sides: members who joined after it (a row for them, if
+    any, says they were not members yet), and the active spans after it (no KPI asks who
+    was active after the cutoff; a purchase since then may lengthen a span the state kept
+    as it was). Writes nothing."""
     q = connection.ops.quote_name
     at = local_midnight(today)
+    cutoff = connection.ops.adapt_datetimefield_value(at)
     starts = state_windows(today)
 
     def effective(columns: list[str]) -> tuple[str, list]:
@@ -688,6 +693,7 @@ def member_state_differences(today: dt.date) -> list[int]:
 
     row_columns = [f.column for f in MemberState._meta.concrete_fields if f.column != "version"]
     kept_rows, row_params = effective(row_columns)
+    row_params.append(cutoff)  # joined before the cutoff
     kept_channels, channel_params = effective(_channel_columns())
     rebuilt_rows = ", ".join(q(c) for c in row_columns)
     state = q(MemberState._meta.db_table)
@@ -705,23 +711,41 @@ def member_state_differences(today: dt.date) -> list[int]:
                 spans_params,
             ),
         )
-        span_columns = "member_id, starts_at, ends_at, last_purchase_at"
+        # The spans up to the cutoff: those begun before it, ended at it at the latest.
+        least = "MIN" if connection.vendor == "sqlite" else "LEAST"
+        span_columns = f"member_id, starts_at, {least}(ends_at, %s), last_purchase_at"
         spans, spans_state = SPANS, q(MemberActiveSpan._meta.db_table)
+        joined = "joined_at < %s"
+        begun = "starts_at < %s"
+        span_params = [cutoff, cutoff]
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT member_id FROM (SELECT {rebuilt_rows} FROM {ROWS}"  # noqa: S608
-                f" EXCEPT SELECT {kept_rows} FROM {state}) a"
-                f" UNION SELECT member_id FROM (SELECT {kept_rows} FROM {state}"
-                f" EXCEPT SELECT {rebuilt_rows} FROM {ROWS}) b"
+                f"SELECT member_id FROM (SELECT {rebuilt_rows} FROM {ROWS} WHERE {joined}"  # noqa: S608
+                f" EXCEPT SELECT {kept_rows} FROM {state} WHERE {joined}) a"
+                f" UNION SELECT member_id FROM (SELECT {kept_rows} FROM {state} WHERE {joined}"
+                f" EXCEPT SELECT {rebuilt_rows} FROM {ROWS} WHERE {joined}) b"
                 f" UNION SELECT member_id FROM ({channels}"
                 f" EXCEPT SELECT {kept_channels} FROM {channel_state}) c"
                 f" UNION SELECT member_id FROM (SELECT {kept_channels} FROM {channel_state}"
                 f" EXCEPT {channels}) d"
-                f" UNION SELECT member_id FROM (SELECT {span_columns} FROM {spans}"
-                f" EXCEPT SELECT {span_columns} FROM {spans_state}) e"
+                f" UNION SELECT member_id FROM (SELECT {span_columns} FROM {spans} WHERE {begun}"
+                f" EXCEPT SELECT {span_columns} FROM {spans_state} WHERE {begun}) e"
                 f" UNION SELECT member_id FROM (SELECT {span_columns} FROM {spans_state}"
-                f" EXCEPT SELECT {span_columns} FROM {spans}) f",
-                [*row_params, *row_params, *params, *channel_params, *channel_params, *params],
+                f" WHERE {begun} EXCEPT SELECT {span_columns} FROM {spans} WHERE {begun}) f",
+                [
+                    cutoff,
+                    *row_params,
+                    *row_params,
+                    cutoff,
+                    *params,
+                    *channel_params,
+                    *channel_params,
+                    *params,
+                    *span_params,
+                    *span_params,
+                    *span_params,
+                    *span_params,
+                ],
             )
             differing = sorted(row[0] for row in cursor.fetchall())
         for table in (CHANNELS, ROWS, SPANS):

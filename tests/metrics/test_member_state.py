@@ -12,6 +12,7 @@ business time), part day by day as the nights go (found by its record time)."""
 import datetime as dt
 import io
 import random
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -250,6 +251,22 @@ def test_nights_from_the_state_equal_the_books_and_a_rebuild(monkeypatch, settin
             assert rebuilt == _values(kpis_compute(window=win, kpis=FROM_STATE))
 
 
+def test_the_check_leaves_out_what_happened_after_the_cutoff():
+    from metrics.models import MemberActiveSpan
+
+    who = member("2026-01-10")
+    buy(who, "2026-03-02", 3000)
+    member_state_update(today=dt.date(2026, 3, 10), rebuild=True)
+    # The same day, after the state's cutoff (midnight): a purchase that lengthens the span
+    # the state kept (it ends 180 days after 2 March, now after 10 March), and a new member.
+    buy(who, "2026-03-10", 500)
+    member("2026-03-10")
+    assert member_state_differences(dt.date(2026, 3, 10)) == []
+    # A span that differs before the cutoff is still found.
+    MemberActiveSpan.objects.filter(member=who).update(ends_at=at(dt.date(2026, 3, 5), 12))
+    assert member_state_differences(dt.date(2026, 3, 10)) == [who.pk]
+
+
 def test_the_state_command_checks_and_rebuilds():
     from decimal import Decimal
 
@@ -262,6 +279,11 @@ def test_the_state_command_checks_and_rebuilds():
     out = io.StringIO()
     call_command("kpis", "state", "--check", stdout=out)
     assert out.getvalue().splitlines()[1] == "It equals the books."
+    # When it was updated, in the programme's time (Asia/Tokyo), not UTC.
+    updated = MemberStateMark.objects.get().read_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert out.getvalue().splitlines()[0] == (
+        f"Member state at 2026-03-10 (updated {updated:%Y-%m-%d %H:%M})."
+    )
     # A row that no longer matches the books (say, edited by hand) is found, and a rebuild
     # mends it.
     MemberState.objects.filter(member=who).update(y_net=1)

@@ -102,7 +102,8 @@ class Command(BaseCommand):
         if mark is None:
             self.stdout.write("No member state yet: the nightly job builds it.")
             return
-        self.stdout.write(f"Member state at {mark.as_of} (updated {mark.read_at:%Y-%m-%d %H:%M}).")
+        updated = timezone.localtime(mark.read_at)
+        self.stdout.write(f"Member state at {mark.as_of} (updated {updated:%Y-%m-%d %H:%M}).")
         if check:
             differing = member_state_differences(mark.as_of)
             if differing:
