@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from loyalty.api.errors import api_not_found
 from loyalty.health import healthz
 
 handler404 = "loyalty.api.errors.page_not_found"
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("loyalty.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    # Staff are the only web users until the member API lands: the root opens the admin.
+    re_path(r"^api/", api_not_found),
+    # Staff are the web's users (members and POS systems use the API): the root opens the admin.
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

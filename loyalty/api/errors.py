@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -88,6 +89,13 @@ def page_not_found(request, exception):
     if _is_api(request):
         return JsonResponse(error_body("not_found", _("Not found.")), status=404)
     return defaults.page_not_found(request, exception)
+
+
+@csrf_exempt  # whatever the method: there is nothing here to protect
+def api_not_found(request, *args, **kwargs):
+    """The last route under /api/: an address no API route matches answers the JSON 404 with
+    DEBUG on too (Django would show its debug page, listing every route)."""
+    return JsonResponse(error_body("not_found", _("Not found.")), status=404)
 
 
 def server_error(request):

@@ -26,13 +26,18 @@ def member_app():
     return client, member
 
 
-def test_unknown_api_address_is_a_404_in_the_error_format():
+@pytest.mark.parametrize("debug", [False, True])  # make demo serves with DEBUG on
+def test_unknown_api_address_is_a_404_in_the_error_format(settings, debug):
+    settings.DEBUG = debug
     response = APIClient().get("/api/v1/no-such-thing")
     assert (response.status_code, response["Content-Type"]) == (404, "application/json")
     assert response.json() == {
         "error": {"code": "not_found", "message": "Not found.", "fields": {}}
     }
     assert APIClient().get("/no-such-page")["Content-Type"].startswith("text/html")
+    # Any method, with no CSRF token (a browser's session is no API caller).
+    posted = APIClient(enforce_csrf_checks=True).post("/api/v1/no-such-thing", {})
+    assert (posted.status_code, posted.json()["error"]["code"]) == (404, "not_found")
 
 
 def test_an_unhandled_error_is_a_500_in_the_error_format(monkeypatch):
