@@ -8,7 +8,7 @@ a price built as text) that deserves a 400 naming the field rather than a guess.
 import datetime as dt
 import json
 
-from django.utils import timezone
+from django.utils import dateparse, timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -58,12 +58,18 @@ class EventTimeField(serializers.DateTimeField):
     default_error_messages = {
         "future": _("Must not be in the future."),
         "too_early": _("Must not be before 2000-01-01."),
+        "no_offset": _("Give the time's offset from UTC (+09:00, or Z for UTC)."),
     }
 
     def to_internal_value(self, value):
         if not isinstance(value, str):
-            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]")
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]](+HH:MM|-HH:MM|Z)")
         parsed = super().to_internal_value(value)
+        # A time with no offset would be read in the server's zone: a till elsewhere, or one
+        # sending UTC without saying so, would shift every time it sends by hours.
+        bare = dateparse.parse_datetime(value.strip())
+        if bare is not None and bare.tzinfo is None:
+            self.fail("no_offset")
         if parsed < EARLIEST:
             self.fail("too_early")
         if parsed > timezone.now() + MAX_CLOCK_SKEW:

@@ -178,3 +178,40 @@ def test_member_app_events_are_the_callers_own_and_limited_to_app_types():
     assert Event.objects.get().member == member
     assert visit.status_code == 400
     assert visit.json()["error"]["fields"] == {"type": ["Members can't send this event type."]}
+
+
+def test_a_time_without_its_offset_is_refused_naming_the_field():
+    # Read in the server's zone, a till elsewhere (or one sending UTC unsaid) would shift
+    # every time by hours.
+    member = MemberFactory()
+    pos = integration("events:write")
+    event_response = pos.post(
+        "/api/v1/events",
+        {**event("C-1", member, "app_open"), "occurred_at": "2026-06-05T10:00:00"},
+        format="json",
+    )
+    purchase_response = pos.post(
+        "/api/v1/purchases",
+        {
+            "order_id": "O-1",
+            "member_number": member.member_number,
+            "occurred_at": "2026-06-05T10:00:00",
+            "total": 1000,
+            "lines": [{"sku": "TEA", "quantity": 1, "unit_price": 1000}],
+        },
+        format="json",
+    )
+    message = ["Give the time's offset from UTC (+09:00, or Z for UTC)."]
+    assert (event_response.status_code, event_response.json()["error"]["fields"]) == (
+        400,
+        {"occurred_at": message},
+    )
+    assert (purchase_response.status_code, purchase_response.json()["error"]["fields"]) == (
+        400,
+        {"occurred_at": message},
+    )
+    assert Event.objects.count() == 0
+    # With an offset, or Z, it is taken.
+    for client_id, when in (("C-2", "2026-06-05T10:00:00+09:00"), ("C-3", "2026-06-05T01:00:00Z")):
+        body = {**event(client_id, member, "app_open"), "occurred_at": when}
+        assert pos.post("/api/v1/events", body, format="json").status_code == 201

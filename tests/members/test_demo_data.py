@@ -176,9 +176,9 @@ def test_logins_and_groups():
     assert app_user.member.status == Member.Status.ACTIVE
 
     assert "http://127.0.0.1:8000/admin/" in out
-    assert (
-        f"member app login (for the member API) for member {app_user.member.member_number}" in out
-    )
+    # Printed as it is typed: the member number is the login, not the user name.
+    login = f"  {app_user.member.member_number} / demo-member-pass    member app login"
+    assert login in out
     raw = re.search(r"Integration API key \(Demo POS, all scopes\): (\S+)", out).group(1)
     key = api_key_verify(raw)
     assert (key.name, key.scopes) == ("Demo POS", sorted(SCOPES))

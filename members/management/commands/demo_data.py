@@ -1337,11 +1337,9 @@ class Command(BaseCommand):
             write(self._login_line(username, what, existing))
         member = Member.objects.filter(user__username="member").first()
         if member is not None:
-            what = (
-                f"member app login (for the member API) for member {member.member_number} "
-                f"{member.name}"
-            )
-            write(self._login_line("member", what, existing))
+            # Members log in with their number (or e-mail), not the user name "member".
+            what = f"member app login (POST /api/v1/auth/token) for {member.name}"
+            write(self._login_line("member", what, existing, login=member.member_number))
         elif get_user_model().objects.filter(username="member").exists():
             write('  user "member" exists but is not linked to a demo member')
         write(f"Integration API key ({DEMO_KEY_NAME}, all scopes): {demo_api_key_rotate()}")
@@ -1349,10 +1347,12 @@ class Command(BaseCommand):
         write("Counts: " + ", ".join(f"{k} {v:,}" for k, v in counts().items()))
 
     @staticmethod
-    def _login_line(username: str, what: str, existing: set[str]) -> str:
+    def _login_line(username: str, what: str, existing: set[str], *, login: str = "") -> str:
+        """`login`: what the user types, when it is not the user name."""
+        shown = login or username
         user = get_user_model().objects.filter(username=username).first()
         if user is not None and not user.check_password(LOGINS[username]):
-            return f"  {username:<9} (password changed since the demo was loaded)  {what}"
+            return f"  {shown:<9} (password changed since the demo was loaded)  {what}"
         if username in existing:
-            return f"  {username:<9} (existed before; password not changed)  {what}"
-        return f"  {username:<9} / {LOGINS[username]:<19} {what}"
+            return f"  {shown:<9} (existed before; password not changed)  {what}"
+        return f"  {shown:<9} / {LOGINS[username]:<19} {what}"
