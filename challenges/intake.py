@@ -73,8 +73,9 @@ def _validator(type_id: int, schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))
 
 
-def payload_errors(event_type: EventType, payload: dict) -> list[str]:
-    """Messages for a payload that does not match its type's schema, each naming the key."""
+def payload_problems(event_type: EventType, payload: dict) -> list[tuple[str, str]]:
+    """(where, message) for each way a payload fails its type's schema: `where` is the path
+    to the key (`items[0].sku`), empty for the payload as a whole."""
     schema = event_type.payload_schema or {}
     if not schema:
         return []
@@ -84,11 +85,27 @@ def payload_errors(event_type: EventType, payload: dict) -> list[str]:
     if key is None:
         key = event_type._schema_key = json.dumps(schema, sort_keys=True)
     validator = _validator(event_type.pk, key)
-    messages = []
-    for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
-        where = ".".join(str(part) for part in error.path)
-        messages.append(f"{where}: {error.message}" if where else error.message)
-    return messages
+    errors = sorted(validator.iter_errors(payload), key=lambda e: [str(p) for p in e.path])
+    return [(_path(error.path), error.message) for error in errors]
+
+
+def _path(parts) -> str:
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def payload_errors(event_type: EventType, payload: dict) -> list[str]:
+    """Messages for a payload that does not match its type's schema, each naming the key
+    (for one form field)."""
+    return [
+        f"{where}: {message}" if where else message
+        for where, message in payload_problems(event_type, payload)
+    ]
 
 
 def schema_check(schema: dict) -> list[str]:
@@ -272,9 +289,9 @@ def _item_errors(data, types, members, stores, store_bound, member_app) -> dict:
             _("This API key may send events only for store %s.") % store_bound.code
         ]
     if event_type is not None and "type" not in errors:
-        messages = payload_errors(event_type, data["payload"])
-        if messages:
-            errors["payload"] = messages
+        # Each under the path to its key, as the API names nested input (payload.platform).
+        for where, message in payload_problems(event_type, data["payload"]):
+            errors.setdefault(f"payload.{where}" if where else "payload", []).append(message)
     return errors
 
 

@@ -44,11 +44,14 @@ def test_single_invalid_event_names_the_field_and_stores_nothing():
 
     assert bad_payload.status_code == 400
     assert bad_payload.json()["error"]["fields"] == {
-        "payload": [
-            "platform: 'myspace' is not one of "
-            "['instagram', 'x', 'line', 'tiktok', 'facebook', 'youtube']"
+        "payload.platform": [
+            "'myspace' is not one of ['instagram', 'x', 'line', 'tiktok', 'facebook', 'youtube']"
         ]
     }
+    assert bad_payload.json()["error"]["message"] == (
+        "payload.platform: 'myspace' is not one of "
+        "['instagram', 'x', 'line', 'tiktok', 'facebook', 'youtube']"
+    )
     assert unknown_member.json()["error"]["fields"] == {
         "member_number": ["No member has this number."]
     }
@@ -215,3 +218,28 @@ def test_a_time_without_its_offset_is_refused_naming_the_field():
     for client_id, when in (("C-2", "2026-06-05T10:00:00+09:00"), ("C-3", "2026-06-05T01:00:00Z")):
         body = {**event(client_id, member, "app_open"), "occurred_at": when}
         assert pos.post("/api/v1/events", body, format="json").status_code == 201
+
+
+def test_payload_problems_name_the_path_to_the_key():
+    from challenges.intake import payload_errors, payload_problems
+    from challenges.models import EventType
+
+    schema = {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"sku": {"type": "string"}}},
+            }
+        },
+    }
+    kind = EventType(code="basket", name="Basket", payload_schema=schema)
+    assert payload_problems(kind, {"items": [{"sku": "A"}, {"sku": 7}]}) == [
+        ("items[1].sku", "7 is not of type 'string'")
+    ]
+    assert payload_problems(kind, {}) == [("", "'items' is a required property")]
+    # One form field (the admin's dry run) gets them as messages naming the key.
+    assert payload_errors(kind, {"items": [{"sku": 7}]}) == [
+        "items[0].sku: 7 is not of type 'string'"
+    ]
