@@ -100,7 +100,7 @@ EVENTS_CREATE = [
                     "client_id": "survey-0001",
                     "result": "rejected",
                     "status": "",
-                    "errors": {"payload": ["survey: 'survey' is a required property"]},
+                    "errors": {"payload": ["'survey' is a required property"]},
                 },
             ],
         },
