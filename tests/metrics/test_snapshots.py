@@ -356,9 +356,10 @@ def test_command_nightly(shop):
     out = io.StringIO()
     call_command("kpis", "nightly", "--today", "2026-04-02", stdout=out, stderr=io.StringIO())
     assert out.getvalue().startswith("2026-04-01..2026-04-01: 8 windows, ")
-    out = io.StringIO()
-    call_command("kpis", "nightly", "--today", "2026-04-02", stdout=out, stderr=io.StringIO())
+    out, err = io.StringIO(), io.StringIO()
+    call_command("kpis", "nightly", "--today", "2026-04-02", stdout=out, stderr=err)
     assert out.getvalue() == "Nothing to do: the last night is already done.\n"
+    assert err.getvalue() == ""  # no progress bar of nothing
     with pytest.raises(CommandError, match="--today: must not be after today"):
         call_command("kpis", "nightly", "--today", "2999-01-01", stdout=io.StringIO())
 

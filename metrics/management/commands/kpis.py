@@ -62,12 +62,17 @@ class Command(BaseCommand):
         # The bar redraws its line with "\r": write to the stream itself, not through the
         # command's wrapper, which ends every write with a newline.
         stream = getattr(self.stderr, "_out", self.stderr)
-        bar = tqdm(total=0, unit="window", file=stream, disable=options["verbosity"] == 0)
+        bars: list[tqdm] = []  # made by the first report of windows to compute: none, no bar
 
         def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+            if not bars:
+                if not total:
+                    return
+                quiet = options["verbosity"] == 0
+                bars.append(tqdm(total=total, unit="window", file=stream, disable=quiet))
+            bars[0].total = total
+            bars[0].n = done
+            bars[0].refresh()
 
         try:
             if options["action"] == "recompute":
@@ -88,7 +93,8 @@ class Command(BaseCommand):
         except KpiRunError as exc:
             raise CommandError(f"{OPTION.get(exc.field, exc.field)}: {exc.message}") from None
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
         self.stdout.write(self._summary(result))
 
     def _state(self, *, check: bool, rebuild: bool) -> None:
