@@ -17,7 +17,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -382,13 +384,20 @@ def events_doorbell_ring() -> None:
     message per request)."""
     from .tasks import process_pending_events_task
 
-    if not cache.add(DOORBELL, 1, timeout=DOORBELL_TIMEOUT_S):
+    if _doorbell_shared() and not cache.add(DOORBELL, 1, timeout=DOORBELL_TIMEOUT_S):
         return
     try:
         process_pending_events_task.delay()
     except Exception:
         cache.delete(DOORBELL)  # nothing queued: the next event rings again
         raise
+
+
+def _doorbell_shared() -> bool:
+    """Whether the workers see this process's doorbell: a cache shared between processes
+    (Redis), or tasks run in this process. A broker without REDIS_URL (RabbitMQ) leaves the
+    cache in this process's memory, where no worker could answer it: every event rings."""
+    return settings.CELERY_TASK_ALWAYS_EAGER or not isinstance(caches["default"], LocMemCache)
 
 
 def events_doorbell_answer() -> None:

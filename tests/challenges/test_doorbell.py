@@ -72,3 +72,17 @@ def test_a_send_that_fails_leaves_no_doorbell_set(monkeypatch, django_capture_on
     # Nothing is queued, so the next event must ring again (not wait for the time limit).
     assert cache.get(DOORBELL) is None
     assert Event.objects.filter(client_id="E-1").exists()  # safe in the table for beat
+
+
+def test_with_a_broker_but_no_shared_cache_every_event_rings(
+    sent, settings, django_capture_on_commit_callbacks
+):
+    # RabbitMQ as the broker and no REDIS_URL: the cache is this process's memory, which no
+    # worker could clear, so the doorbell is not kept there.
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    member = MemberFactory()
+    for client_id in ("E-1", "E-2"):
+        with django_capture_on_commit_callbacks(execute=True):
+            store(client_id, member)
+    assert sent == ["task", "task"]
