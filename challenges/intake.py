@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, reduce
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from rest_framework import serializers
 
-from loyalty.api.errors import error_fields
+from loyalty.api.errors import error_fields, field_path
 from loyalty.api.fields import (
     EventTimeField,
     JsonObjectField,
@@ -88,17 +88,7 @@ def payload_problems(event_type: EventType, payload: dict) -> list[tuple[str, st
         key = event_type._schema_key = json.dumps(schema, sort_keys=True)
     validator = _validator(event_type.pk, key)
     errors = sorted(validator.iter_errors(payload), key=lambda e: [str(p) for p in e.path])
-    return [(_path(error.path), error.message) for error in errors]
-
-
-def _path(parts) -> str:
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path
+    return [(reduce(field_path, error.path, ""), error.message) for error in errors]
 
 
 def payload_errors(event_type: EventType, payload: dict) -> list[str]:

@@ -21,24 +21,28 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
+def field_path(path: str, key: str | int) -> str:
+    """The path to `key` under `path`, as errors name nested input: `lines[0].quantity` (an
+    index in brackets, a name after a dot)."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
 def error_fields(detail, path: str = "") -> dict[str, list[str]]:
     """DRF's nested error detail as {"field": [...]} with paths for nested input:
     `lines[0].quantity`, the way the services name them too."""
     if isinstance(detail, dict):
         fields = {}
-        for key, value in detail.items():
-            if isinstance(key, int):  # a ListField's errors, by index
-                name = f"{path}[{key}]"
-            else:
-                name = f"{path}.{key}" if path else str(key)
-            fields.update(error_fields(value, name))
+        for key, value in detail.items():  # int keys: a ListField's errors, by index
+            fields.update(error_fields(value, field_path(path, key)))
         return fields
     if isinstance(detail, list):
         if any(isinstance(item, dict | list) for item in detail):
             # A nested list serializer: one entry per item, {} for the valid ones.
             fields = {}
             for index, item in enumerate(detail):
-                fields.update(error_fields(item, f"{path}[{index}]"))
+                fields.update(error_fields(item, field_path(path, index)))
             return fields
         return {path or api_settings.NON_FIELD_ERRORS_KEY: [str(item) for item in detail]}
     return {path or api_settings.NON_FIELD_ERRORS_KEY: [str(detail)]}
