@@ -7,6 +7,7 @@ import pytest
 
 from challenges.models import Event, Verification
 from challenges.models.events import WeatherObservation
+from challenges.processing import events_process_pending
 from challenges.scheduled import scheduled_events_create
 from challenges.verification import verification_decide
 from loyalty.models import Coupon, LedgerEntry
@@ -61,6 +62,22 @@ def test_first_purchase_of_a_product_rewards_only_the_first_time():
     award = LedgerEntry.objects.get(member=member, source="challenge")
     assert award.award.event.client_id == "O-2"
     assert Event.objects.filter(status="processed").count() == 4
+
+
+def test_a_purchase_whose_event_is_still_pending_is_not_history_yet():
+    preset("first_purchase_of_product", sku="MATCHA-LATTE", points=100)
+    member = MemberFactory()
+    pos = integration()
+    matcha = [{"sku": "MATCHA-LATTE", "quantity": 1, "unit_price": 600}]
+    buy(pos, member, "O-1", lines=matcha, when="2026-06-06T10:00:00+09:00")
+    buy(pos, member, "O-2", lines=matcha, when="2026-06-07T10:00:00+09:00")
+
+    # One event a batch: while O-1 is evaluated, O-2's purchase row exists but its event
+    # waits for the next batch, so O-1 is still the first MATCHA-LATTE; O-2 then is not.
+    assert events_process_pending(batch_size=1) == 2
+
+    award = LedgerEntry.objects.get(member=member, source="challenge")
+    assert (award.points, award.award.event.client_id) == (100, "O-1")
 
 
 def test_first_purchase_of_a_product_bought_before_the_challenge_does_not_count():
