@@ -93,6 +93,17 @@ KpiFilter.base_filters = {
 }
 
 
+class _Number(serializers.DecimalField):
+    """A stored decimal as a JSON number; a whole one (a count, points, most numerators) as
+    an integer, `1250` rather than `1250.0`."""
+
+    def to_representation(self, value):
+        number = super().to_representation(value)
+        if number is not None and number == number.to_integral_value():
+            return int(number)
+        return number
+
+
 class TargetSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=KpiTarget.Kind.choices,
@@ -101,12 +112,12 @@ class TargetSerializer(serializers.Serializer):
             "period."
         ),
     )
-    value = serializers.DecimalField(max_digits=18, decimal_places=4, coerce_to_string=False)
+    value = _Number(max_digits=18, decimal_places=4, coerce_to_string=False)
     note = serializers.CharField()
 
 
 def _number(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(
+    return _Number(
         max_digits=20, decimal_places=4, coerce_to_string=False, allow_null=True, **kwargs
     )
 
@@ -188,12 +199,12 @@ EXAMPLE = {
     "period_start": "2026-04-01",
     "period_end": "2026-06-30",
     "value": 32.5,
-    "numerator": 130.0,
-    "denominator": 400.0,
+    "numerator": 130,
+    "denominator": 400,
     "n": 400,
     "reliable": True,
     "details": {"promoters": 0.45, "passives": 0.425, "detractors": 0.125},
-    "target": {"kind": "change", "value": 5.0, "note": "NPS +5 this quarter"},
+    "target": {"kind": "change", "value": 5, "note": "NPS +5 this quarter"},
     "computed_at": "2026-07-01T03:10:00+09:00",
 }
 

@@ -2,6 +2,8 @@
 read what (scope kpis:read; a store-bound key only its store's segment)."""
 
 import datetime as dt
+import json
+from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
@@ -103,6 +105,21 @@ def test_a_row_in_full(world):
             },
         ],
     }
+
+
+def test_whole_numbers_are_integers_in_the_json(world):
+    response = client_with("kpis:read").get(URL, {"period": "month", "from": "2026-05-01"})
+    # Parsed with decimals kept apart, so 1250 and 1250.0 differ as they do on the wire.
+    rows = {
+        (r["kpi"], r["segment"]): r
+        for r in json.loads(response.content, parse_float=Decimal)["results"]
+    }
+    members, nps = rows[("members", "all")], rows[("nps", "all")]
+    assert (type(members["value"]), members["value"]) == (int, 1250)
+    assert (type(nps["value"]), nps["value"]) == (Decimal, Decimal("33.25"))
+    assert [type(nps[f]) for f in ("numerator", "denominator")] == [int, int]
+    assert (type(nps["target"]["value"]), nps["target"]["value"]) == (int, 5)
+    assert type(rows[("nps", "store:TYO01")]["value"]) is int  # stored as 40.0000
 
 
 @pytest.mark.parametrize(
