@@ -43,7 +43,6 @@ from members.management.commands.demo_data import (
     KPI_MONTHS,
     PURCHASE,
     RETURN,
-    SCHEDULER_DAYS,
     SEASON,
     SNS_ACCOUNT,
     SNS_PLATFORM,
@@ -299,11 +298,12 @@ def _matches(day: dt.date, month_day: tuple[int, int]) -> bool:
 
 def expected_events(world: World, plans, *, win_back_days: set[int]) -> Counter:
     """Event counts by type, from the pure plans: every purchase and return, every planned
-    activity, and what the scheduler gives on the last SCHEDULER_DAYS days (for members still
+    activity, and what the scheduler gives on every day of the history (for members still
     active at the end: birthdays, anniversaries, one win-back per threshold day)."""
     counts: Counter = Counter()
     last = world.anchor.date()
-    days = [last - dt.timedelta(days=n) for n in range(SCHEDULER_DAYS, 0, -1)]
+    first = world.start.date()
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days)]
     for plan in plans:
         counts["purchase"] += sum(e.kind == PURCHASE for e in plan.events)
         counts["return"] += sum(e.kind == RETURN for e in plan.events)
@@ -451,8 +451,8 @@ def test_the_demo_history_goes_through_the_challenge_engine(settings, monkeypatc
     # Processed check-ins are the visits.
     assert Visit.objects.count() == stored["visit"]
 
-    # Each preset granted exactly what the plans say it should; these fire in this world
-    # (win-back and anniversaries may have no one in the last month of 25 members).
+    # Each preset granted exactly what the plans say it should, and all but the two that
+    # staff confirm fire in this world (the scheduler ran for every day of the history).
     awards = awards_by_code()
     assert awards == {
         **expected_awards(world, plans),
@@ -467,6 +467,8 @@ def test_the_demo_history_goes_through_the_challenge_engine(settings, monkeypatc
         "visit_three_times_a_month",
         "birthday_double_points",
         "birthday_gift",
+        "membership_anniversary",
+        "win_back",
     ):
         assert awards[challenge_code(key)] > 0, key
     # The two that staff must confirm wait in the queue: one per matching event.
