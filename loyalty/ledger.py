@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -507,11 +507,34 @@ def points_credit_many(credits: list[Credit], *, now: dt.datetime) -> list[Ledge
             writer.settle_debt(lot, source=EntrySource.CHALLENGE)
             for dirty in writer.dirty_lots.values():
                 PointLot.objects.filter(pk=dirty.pk).update(remaining=dirty.remaining)
-    Member.objects.bulk_update(
-        members.values(),
-        ["points_available", "points_pending", "points_debt", "points_lifetime"],
-    )
+    _balances_save(list(members.values()))
     return entries
+
+
+_BALANCES = ("points_available", "points_pending", "points_debt", "points_lifetime")
+
+
+def _balances_save(members: list[Member]) -> None:
+    """Write many members' cached balances: `UPDATE ... SET <balance> = CASE id WHEN <id>
+    THEN <value> ... END, ...` for as many members as the database's parameter limit allows.
+    It is the statement bulk_update writes, without building it from ORM expressions: those
+    cost about 0.2 ms a member in Python, 0.4 s for a worker batch of 500 members."""
+    ops = connection.ops
+    table, pk = ops.quote_name(Member._meta.db_table), ops.quote_name(Member._meta.pk.column)
+    columns = [ops.quote_name(Member._meta.get_field(name).column) for name in _BALANCES]
+    per_member = 2 * len(_BALANCES) + 1
+    size = (connection.features.max_query_params or 65535) // per_member
+    with connection.cursor() as cursor:
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            whens = " ".join(["WHEN %s THEN %s"] * len(chunk))
+            sets = ", ".join(f"{column} = CASE {pk} {whens} END" for column in columns)
+            ids = ", ".join(["%s"] * len(chunk))
+            params = [v for name in _BALANCES for m in chunk for v in (m.pk, getattr(m, name))]
+            cursor.execute(
+                f"UPDATE {table} SET {sets} WHERE {pk} IN ({ids})",  # noqa: S608 - no input
+                [*params, *(m.pk for m in chunk)],
+            )
 
 
 def points_expire_due(*, now: dt.datetime | None = None) -> int:

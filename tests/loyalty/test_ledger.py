@@ -1,12 +1,15 @@
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
 from loyalty.errors import IdempotencyConflict, InsufficientPoints, InvalidAmount
 from loyalty.ledger import (
+    Credit,
     ledger_sums,
     points_adjust,
+    points_credit_many,
     points_earn,
     points_expire_due,
     points_refund,
@@ -215,3 +218,41 @@ def test_adjust_with_a_reference_happens_once():
         points_adjust(member=member, points=26, reason="survey", created_by=staff, reference="K1")
     assert balances(member) == (25, 0, 0)
     assert LedgerEntry.objects.filter(member=member).count() == 1
+
+
+def test_credit_many_writes_every_members_balances(django_assert_max_num_queries):
+    # 250 members: more than one UPDATE's worth on SQLite (999 parameters, 9 a member).
+    members = MemberFactory.create_batch(250)
+    bystander = MemberFactory()
+    earn(bystander, 40)
+    for member in members[::3]:
+        earn(member, 10)  # an earlier balance the credit adds to
+    credits = [
+        Credit(
+            member_id=member.pk,
+            points=1 + i,
+            source=EntrySource.CHALLENGE,
+            occurred_at=T0,
+            expires_at=None,
+            # Every fourth waits out a return window: pending, not available.
+            available_at=day(14) if i % 4 == 0 else None,
+        )
+        for i, member in enumerate(members)
+    ]
+    credits.append(replace(credits[1], points=1000))  # a second credit for one member
+    with transaction.atomic(), django_assert_max_num_queries(12):
+        entries = points_credit_many(credits, now=T0)
+
+    assert len(entries) == 251
+    for i, member in enumerate(members):
+        before = 10 if i % 3 == 0 else 0
+        points = 1 + i + (1000 if i == 1 else 0)
+        pending = points if i % 4 == 0 else 0
+        member.refresh_from_db()
+        assert (member.points_available, member.points_pending, member.points_lifetime) == (
+            before + points - pending,
+            pending,
+            before + points,
+        ), i
+        assert_cache_matches_ledger(member)
+    assert balances(bystander) == (40, 0, 0)
