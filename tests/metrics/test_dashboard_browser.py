@@ -17,9 +17,9 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -119,8 +119,23 @@ def submit(driver, button) -> None:
     page = driver.find_element(By.TAG_NAME, "html")
     button.click()
     wait = WebDriverWait(driver, 120)
-    wait.until(expected_conditions.staleness_of(page))
+    wait.until(lambda _driver: _detached(page))
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _detached(element) -> bool:
+    """Whether the element has left the document. Chromium answers a node of the old page
+    either as stale or, when asked mid-navigation, as not belonging to the document (an
+    "unhandled inspector error" that expected_conditions.staleness_of lets through)."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc.msg):
+            return True
+        raise
+    return False
 
 
 def log_in(driver, live_server, username: str) -> None:
