@@ -515,26 +515,41 @@ _BALANCES = ("points_available", "points_pending", "points_debt", "points_lifeti
 
 
 def _balances_save(members: list[Member]) -> None:
-    """Write many members' cached balances: `UPDATE ... SET <balance> = CASE id WHEN <id>
-    THEN <value> ... END, ...` for as many members as the database's parameter limit allows.
-    It is the statement bulk_update writes, without building it from ORM expressions: those
-    cost about 0.2 ms a member in Python, 0.4 s for a worker batch of 500 members."""
+    """Write many members' cached balances in one statement (per parameter limit's worth):
+    on PostgreSQL an `UPDATE ... FROM (VALUES ...)`, joined by hash; elsewhere `SET <balance>
+    = CASE id WHEN <id> THEN <value> ... END`. bulk_update writes the CASE form from ORM
+    expressions (about 0.5 ms a member in Python), which PostgreSQL then evaluates by a
+    linear search of the WHENs: for a worker batch of 500 members, 240-440 ms that way,
+    16-40 ms as VALUES on PostgreSQL, 2-3 ms as CASE on SQLite."""
     ops = connection.ops
     table, pk = ops.quote_name(Member._meta.db_table), ops.quote_name(Member._meta.pk.column)
     columns = [ops.quote_name(Member._meta.get_field(name).column) for name in _BALANCES]
-    per_member = 2 * len(_BALANCES) + 1
+    postgres = connection.vendor == "postgresql"
+    per_member = (1 + len(_BALANCES)) if postgres else (1 + 2 * len(_BALANCES))
     size = (connection.features.max_query_params or 65535) // per_member
     with connection.cursor() as cursor:
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
-            whens = " ".join(["WHEN %s THEN %s"] * len(chunk))
-            sets = ", ".join(f"{column} = CASE {pk} {whens} END" for column in columns)
-            ids = ", ".join(["%s"] * len(chunk))
-            params = [v for name in _BALANCES for m in chunk for v in (m.pk, getattr(m, name))]
-            cursor.execute(
-                f"UPDATE {table} SET {sets} WHERE {pk} IN ({ids})",  # noqa: S608 - no input
-                [*params, *(m.pk for m in chunk)],
+            if postgres:
+                row = f"({', '.join(['%s'] * (1 + len(columns)))})"
+                sets = ", ".join(f"{c} = v.{c}" for c in columns)
+                values = f"VALUES {', '.join([row] * len(chunk))}"
+                names = ", ".join([pk, *columns])
+                where = f"m.{pk} = v.{pk}"
+                params = [v for m in chunk for v in (m.pk, *(getattr(m, n) for n in _BALANCES))]
+            else:
+                whens = " ".join(["WHEN %s THEN %s"] * len(chunk))
+                sets = ", ".join(f"{c} = CASE {pk} {whens} END" for c in columns)
+                where = f"{pk} IN ({', '.join(['%s'] * len(chunk))})"
+                params = [v for n in _BALANCES for m in chunk for v in (m.pk, getattr(m, n))]
+                params += [m.pk for m in chunk]
+            # Only quoted names and placeholders go into the text; the values are parameters.
+            target = (
+                f"{table} AS m SET {sets} FROM ({values}) AS v({names})"
+                if postgres
+                else f"{table} SET {sets}"
             )
+            cursor.execute(f"UPDATE {target} WHERE {where}", params)  # noqa: S608
 
 
 def points_expire_due(*, now: dt.datetime | None = None) -> int:
