@@ -7,6 +7,10 @@ Prints operations per second for earning, spending (FIFO over several lots) and 
 with its base points, beside the baseline of a bare ORM insert of one ledger-sized row, and
 the ratio of each to the baseline. Single process: it measures the cost of one operation's
 locking, lot bookkeeping and balance update, not concurrency.
+
+Then the challenge worker's batch balance write (loyalty.ledger._balances_save, one
+statement for a batch's members) beside Django's bulk_update of the same four fields, per
+batch of 500 members (the worker's default batch).
 """
 
 import os
@@ -94,6 +98,41 @@ def run():
         )
 
     rate("purchase_record (purchase, 2 lines, earn)", purchase, N, baseline)
+    balances_write(Member)
+
+
+def balances_write(member_model, batch=500, rounds=6):
+    """ms per batch: bulk_update (baseline) and the worker's write, alternating."""
+    from loyalty.ledger import _BALANCES, _balances_save
+
+    def bulk_update(members):
+        member_model.objects.bulk_update(members, list(_BALANCES))
+
+    baseline = "bulk_update of 4 balances (baseline)"
+    ways = {baseline: bulk_update, "_balances_save": _balances_save}
+    seconds = dict.fromkeys(ways, 0.0)
+    batches = min(N // batch, 4) or 1
+    for _round in range(rounds):
+        for label, write in ways.items():
+            for b in range(batches):
+                with transaction.atomic():
+                    members = list(
+                        member_model.objects.select_for_update().order_by("pk")[
+                            b * batch : (b + 1) * batch
+                        ]
+                    )
+                    for member in members:
+                        member.points_available += 1
+                        member.points_lifetime += 1
+                    started = time.perf_counter()
+                    write(members)
+                    seconds[label] += time.perf_counter() - started
+    runs = rounds * batches
+    base = seconds[baseline] / runs
+    for label, total in seconds.items():
+        per = total / runs
+        ratio = "baseline" if label == baseline else f"{base / per:5.1f}x faster"
+        print(f"{label:<42} {per * 1000:9.1f} ms per {batch} members  {ratio}")
 
 
 if __name__ == "__main__":
