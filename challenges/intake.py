@@ -22,6 +22,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -268,6 +269,8 @@ def _item_errors(data, types, members, stores, store_bound, member_app) -> dict:
         ]
     elif member_app and not event_type.member_app:
         errors["type"] = [_("Members can't send this event type.")]
+    if member_app:
+        errors.update(_member_app_errors(data))
     member = members.get(data["member_number"])
     if member is None:
         errors["member_number"] = [_("No member has this number.")]
@@ -284,6 +287,23 @@ def _item_errors(data, types, members, stores, store_bound, member_app) -> dict:
         # Each under the path to its key, as the API names nested input (payload.platform).
         for where, message in payload_problems(event_type, data["payload"]):
             errors.setdefault(f"payload.{where}" if where else "payload", []).append(message)
+    return errors
+
+
+# How old a member app's event may be: an app may hold events while offline, but a member
+# must not back-date one into a past campaign, day or month (conditions read the time).
+MEMBER_EVENT_MAX_AGE = dt.timedelta(hours=24)
+
+
+def _member_app_errors(data) -> dict[str, list[str]]:
+    """What a member may not say about their own event: the weather (conditions on it would
+    be the member's to satisfy; the store's observed weather is used) and a time older than
+    MEMBER_EVENT_MAX_AGE."""
+    errors = {}
+    if data["weather"]:
+        errors["weather"] = [_("Members can't report the weather; the observed weather is used.")]
+    if data["occurred_at"] < timezone.now() - MEMBER_EVENT_MAX_AGE:
+        errors["occurred_at"] = [_("A member's event must be from the last 24 hours.")]
     return errors
 
 

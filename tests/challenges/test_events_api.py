@@ -1,6 +1,9 @@
 """POST /api/v1/events (one or a batch), GET /api/v1/events/{client_id}, /me/events."""
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from challenges.models import Event
 from tests.challenges.support import event, integration, member_app, preset, process
@@ -164,7 +167,7 @@ def test_member_app_events_are_the_callers_own_and_limited_to_app_types():
     follow = {
         "client_id": "app-1",
         "type": "sns_follow",
-        "occurred_at": "2026-06-05T10:00:00+09:00",
+        "occurred_at": (timezone.now() - dt.timedelta(hours=23)).isoformat(),
         "payload": {"platform": "instagram", "account": "@tea"},
         "member_number": other.member_number,  # ignored: always the caller
     }
@@ -181,6 +184,48 @@ def test_member_app_events_are_the_callers_own_and_limited_to_app_types():
     assert Event.objects.get().member == member
     assert visit.status_code == 400
     assert visit.json()["error"]["fields"] == {"type": ["Members can't send this event type."]}
+
+
+def test_members_cannot_report_the_weather_or_back_date_their_events():
+    # A member app event may say neither: a rainy-day or snow challenge would be the
+    # member's to claim, and a back-dated one would land in a past campaign, day or month.
+    member = MemberFactory()
+    app = member_app(member)
+    now = timezone.now()
+    opened = {"client_id": "app-1", "type": "app_open", "occurred_at": now.isoformat()}
+
+    snow = app.post(
+        "/api/v1/me/events",
+        {**opened, "weather": {"condition": "snow", "precipitation_mm": 10}},
+        format="json",
+    )
+    old = app.post(
+        "/api/v1/me/events",
+        {**opened, "occurred_at": (now - dt.timedelta(hours=24, minutes=1)).isoformat()},
+        format="json",
+    )
+    batch = app.post(
+        "/api/v1/me/events",
+        {"events": [{**opened, "weather": {"condition": "rain"}}]},
+        format="json",
+    )
+
+    assert snow.status_code == old.status_code == 400
+    assert snow.json()["error"]["fields"] == {
+        "weather": ["Members can't report the weather; the observed weather is used."]
+    }
+    assert old.json()["error"]["fields"] == {
+        "occurred_at": ["A member's event must be from the last 24 hours."]
+    }
+    assert batch.status_code == 400, batch.json()
+    assert not Event.objects.exists()
+    # The same, a day old at most and without weather, is stored; an integration may still
+    # send the weather it observed (docs/challenges.md, "Weather").
+    assert app.post("/api/v1/me/events", opened, format="json").status_code == 201
+    pos = integration("events:write")
+    observed = {**event("K-1", member, "app_open"), "weather": {"condition": "snow"}}
+    assert pos.post("/api/v1/events", observed, format="json").status_code == 201
+    assert Event.objects.count() == 2
 
 
 def test_a_time_without_its_offset_is_refused_naming_the_field():

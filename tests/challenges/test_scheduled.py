@@ -12,6 +12,7 @@ import pytest
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from challenges.models import Award, Challenge, Event, ScheduledEventsDay
 from challenges.scheduled import (
@@ -435,7 +436,7 @@ def test_members_cannot_send_scheduled_types():
         {
             "client_id": "B-1",
             "type": "birthday",
-            "occurred_at": "2025-06-05T10:00:00+09:00",
+            "occurred_at": timezone.now().isoformat(),
             "payload": {"age": 30},
         },
         format="json",
