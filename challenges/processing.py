@@ -551,7 +551,7 @@ def events_process_batch(*, batch_size: int = 500, now: dt.datetime | None = Non
                 continue
             batch.evaluate(event)
         batch.write()
-        returns_reverse_awards([e for e in events if e.type.code == "return"], now=batch.now)
+        returns_reverse_awards([e for e in events if e.type.code == "return"])
         return len(events)
 
 

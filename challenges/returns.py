@@ -19,10 +19,18 @@ from .models import Award, Event
 AMOUNT_BASED = {"points_per_amount", "multiplier"}
 
 
-def returns_reverse_awards(events: list[Event], *, now: dt.datetime) -> None:
+def returns_reverse_awards(events: list[Event]) -> None:
+    """Take back what the returns' purchases earned from challenges, dated at each purchase's
+    latest return in `events` (business time, like the return's own base-point reversal:
+    the ledger's history and the KPIs put it on the day of the return, not of processing)."""
     purchases = {e.purchase_id: e.purchase for e in events if e.purchase_id}
     if not purchases:
         return
+    returned_at: dict[int, dt.datetime] = {}
+    for event in events:
+        if event.purchase_id:
+            at = event.occurred_at
+            returned_at[event.purchase_id] = max(returned_at.get(event.purchase_id, at), at)
     awards = (
         Award.objects.filter(event__purchase_id__in=purchases, event__type__code="purchase")
         .select_related("event", "version", "ledger_entry__member", "coupon")
@@ -44,7 +52,7 @@ def returns_reverse_awards(events: list[Event], *, now: dt.datetime) -> None:
                     points=to_reverse,
                     reference=f"return:{purchase.order_reference}",
                     reason=f"return of {purchase.order_reference}",
-                    now=now,
+                    now=returned_at[purchase.pk],
                 )
                 award.points_reversed += to_reverse
                 award.save(update_fields=["points_reversed"])
@@ -53,5 +61,5 @@ def returns_reverse_awards(events: list[Event], *, now: dt.datetime) -> None:
                 coupon_void(
                     coupon=award.coupon,
                     reason=f"purchase {purchase.order_reference} returned",
-                    now=now,
+                    now=returned_at[purchase.pk],
                 )

@@ -145,6 +145,12 @@ def purchase_return(
         )
     # A back-dated return (an offline till syncing later) is judged at its own time.
     now = occurred_at or timezone.now()
+    if now < purchase.occurred_at:
+        raise InvalidAmount(
+            _("A return can't happen before its purchase (%(at)s).")
+            % {"at": timezone.localtime(purchase.occurred_at).isoformat()},
+            field="occurred_at",
+        )
     returned = PurchaseReturn.objects.create(
         purchase=purchase, return_reference=return_reference, amount=amount, occurred_at=now
     )

@@ -140,6 +140,14 @@ def test_return_reverses_points_and_is_idempotent():
         409,
         "return_exceeds_purchase",
     )
+    early = client.post(
+        "/api/v1/returns",
+        {**body, "return_id": "R4", "amount": 100, "occurred_at": "2020-01-01T00:00:00Z"},
+        format="json",
+    )
+    assert (early.status_code, list(early.json()["error"]["fields"])) == (400, ["occurred_at"])
+    member.refresh_from_db()
+    assert member.points_available == 16
 
 
 def test_points_adjustment_needs_scope_reason_and_key_and_happens_once():

@@ -10,7 +10,8 @@ from challenges.models import Award, Challenge, ChallengeCounter, Event
 from challenges.processing import Batch, _claim, active_rules
 from challenges.services import challenge_create, challenge_revise, challenge_set_status
 from loyalty.ledger import ledger_sums
-from loyalty.models import Coupon
+from loyalty.models import Coupon, LedgerEntry
+from loyalty.models.ledger import EntryKind
 from tests.challenges.support import (
     START,
     challenge_points,
@@ -210,6 +211,41 @@ def test_return_reverses_amount_based_points_in_proportion_and_fixed_ones_on_ful
     assert member.points_available == 0
     assert ledger_sums([member.pk])[member.pk]["points_available"] == 0
     assert {a.points_reversed for a in Award.objects.all()} == {50, 100}
+
+
+def test_a_rewards_reversal_is_dated_at_the_return_not_at_processing():
+    challenge_create(
+        code="fixed",
+        definition={
+            "name": "Fixed",
+            "triggers": ["purchase"],
+            "effects": [{"type": "points", "points": 50}],
+            "starts_at": START,
+        },
+        status="active",
+    )
+    member = MemberFactory()
+    pos = integration()
+    body = {
+        "order_id": "O-1",
+        "member_number": member.member_number,
+        "occurred_at": "2026-06-05T10:00:00+09:00",
+        "total": 1000,
+        "lines": [{"sku": "TEA", "quantity": 1, "unit_price": 1000}],
+    }
+    assert pos.post("/api/v1/purchases", body, format="json").status_code == 201
+    process()
+    back = {"order_id": "O-1", "return_id": "R-1", "amount": 1000}
+    back["occurred_at"] = "2026-06-06T12:00:00+09:00"  # a till syncing days later
+    assert pos.post("/api/v1/returns", back, format="json").status_code == 201
+    process()
+
+    returned_at = dt.datetime(2026, 6, 6, 3, 0, tzinfo=dt.UTC)
+    reversals = LedgerEntry.objects.filter(member=member, kind=EntryKind.REVERSE)
+    assert sorted((e.source, e.points, e.occurred_at) for e in reversals) == [
+        ("challenge", -50, returned_at),
+        ("return", -10, returned_at),
+    ]
 
 
 def test_an_award_cannot_be_written_twice():

@@ -3,7 +3,12 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.errors import IdempotencyConflict, MemberNotActive, ReturnExceedsPurchase
+from loyalty.errors import (
+    IdempotencyConflict,
+    InvalidAmount,
+    MemberNotActive,
+    ReturnExceedsPurchase,
+)
 from loyalty.ledger import ledger_sums, points_adjust, points_earn, points_spend
 from loyalty.models import LedgerEntry, PointLot, Purchase
 from loyalty.models.ledger import EntryKind, EntrySource
@@ -216,6 +221,31 @@ def test_backdated_return_is_judged_at_its_own_time():
     assert state(member) == (0, 0, 0)
     reversal = LedgerEntry.objects.get(member=member, kind=EntryKind.REVERSE)
     assert reversal.occurred_at == mar + dt.timedelta(days=2)
+
+
+def test_a_return_dated_before_its_purchase_is_refused_and_changes_nothing(settings):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    member = MemberFactory()
+    buy(member, 1000)  # T0: 2026-03-01 10:00 UTC, 19:00 in Tokyo
+    before = state(member)
+    with pytest.raises(InvalidAmount) as exc:
+        purchase_return(
+            order_reference="ORDER-1",
+            return_reference="R-EARLY",
+            amount=100,
+            occurred_at=T0 - dt.timedelta(seconds=1),
+        )
+    assert exc.value.field == "occurred_at"
+    assert (
+        str(exc.value) == "A return can't happen before its purchase (2026-03-01T19:00:00+09:00)."
+    )
+    assert state(member) == before == (10, 0, 0)
+    assert Purchase.objects.get().returned_total == 0
+    # At the purchase's own instant it is accepted.
+    purchase_return(
+        order_reference="ORDER-1", return_reference="R-SAME", amount=100, occurred_at=T0
+    )
+    assert state(member) == (9, 0, 0)
 
 
 def test_entries_carry_the_business_time_of_a_backdated_purchase():
