@@ -16,7 +16,7 @@ from loyalty.api.schema import IDEMPOTENCY_CONFLICT, error_example, error_respon
 
 from .authentication import scoped
 from .contact import normalize_phone
-from .models import Member, Store
+from .models import Member, Store, validate_birth_date
 from .services import member_register, member_update_contact, member_withdraw
 
 
@@ -61,7 +61,9 @@ class MemberRegisterSerializer(serializers.Serializer):
     name = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     email = serializers.EmailField(required=False, allow_null=True, default=None)
     phone = StrictCharField(max_length=32, required=False, allow_null=True, default=None)
-    birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+    birth_date = serializers.DateField(
+        required=False, allow_null=True, default=None, validators=[validate_birth_date]
+    )
     gender = serializers.ChoiceField(
         choices=Member.Gender.choices, required=False, default=Member.Gender.UNSPECIFIED
     )

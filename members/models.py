@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import ExtractDay, ExtractMonth
@@ -92,6 +93,15 @@ class Tier(models.Model):
         return self.name
 
 
+def validate_birth_date(value) -> None:
+    """A birth date is in the past (in the programme's zone) and after 1900: ages, age bands
+    and birthday rewards read it."""
+    if value > timezone.localdate():
+        raise ValidationError(_("A birth date can't be in the future."))
+    if value.year < 1900:
+        raise ValidationError(_("A birth date must be in 1900 or later."))
+
+
 class Member(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", _("Active")
@@ -109,7 +119,9 @@ class Member(models.Model):
     email = models.EmailField(_("email"), null=True, blank=True)  # noqa: DJ001
     phone = models.CharField(_("phone"), max_length=20, null=True, blank=True)  # noqa: DJ001
     name = models.CharField(_("name"), max_length=200, blank=True)
-    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    birth_date = models.DateField(
+        _("birth date"), null=True, blank=True, validators=[validate_birth_date]
+    )
     gender = models.CharField(
         _("gender"), max_length=12, choices=Gender.choices, default=Gender.UNSPECIFIED
     )

@@ -1,4 +1,7 @@
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from members.api_keys import api_key_create, api_key_revoke
@@ -72,6 +75,8 @@ def test_missing_idempotency_key_is_a_400_naming_the_header():
         ({"home_store": "NOPE"}, "home_store"),
         ({"gender": "robot"}, "gender"),
         ({"birth_date": "1990-13-01"}, "birth_date"),
+        ({"birth_date": "2999-01-01"}, "birth_date"),
+        ({"birth_date": "1899-12-31"}, "birth_date"),
         ({"home_store": ""}, "home_store"),
         ({"name": 42}, "name"),
     ],
@@ -84,6 +89,19 @@ def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(body, field):
     assert (error["code"], list(error["fields"])) == ("invalid", [field])
     assert error["message"].startswith(f"{field}: ")
     assert Member.objects.count() == 0
+
+
+def test_a_birth_date_in_the_future_is_refused_with_its_reason():
+    client, _ = client_with("members:write")
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    refused = register(client, {"birth_date": tomorrow.isoformat()})
+    today = register(client, {"birth_date": timezone.localdate().isoformat()}, key="reg-2")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"] == {
+        "birth_date": ["A birth date can't be in the future."]
+    }
+    assert today.status_code == 201
+    assert Member.objects.count() == 1
 
 
 def test_taken_email_is_a_409_naming_the_field():

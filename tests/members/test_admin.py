@@ -407,6 +407,20 @@ def test_adding_a_member_with_an_invalid_phone_is_refused_on_the_form(staff):
     assert Member.objects.count() == 0
 
 
+def test_adding_a_member_born_in_the_future_is_refused_on_the_form(staff):
+    client, _user = staff
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    response = client.post(
+        reverse("admin:members_member_add"),
+        {"name": "X", "email": "", "birth_date": tomorrow.isoformat(), "gender": "unspecified"},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "birth_date": ["A birth date can't be in the future."]
+    }
+    assert Member.objects.count() == 0
+
+
 def test_changing_contact_and_profile(staff, hanako):
     client, _user = staff
     page = client.get(change_url(hanako))
