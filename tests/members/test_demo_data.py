@@ -60,7 +60,7 @@ from members.models import Member, Staff, Store, Tier, TierChange, Visit
 from members.numbers import is_valid_member_number
 from metrics.formulas.surveys import nps as nps_formula
 from metrics.models import Answer, KpiSnapshot, Question, Survey, SurveyResponse
-from metrics.periods import period_shift
+from metrics.periods import period_floor, period_shift
 from metrics.selectors import HEADLINE_KPIS
 
 pytestmark = pytest.mark.django_db
@@ -518,6 +518,12 @@ def test_the_demo_history_goes_through_the_challenge_engine(settings, monkeypatc
     ) == set(HEADLINE_KPIS)
     yesterday = today - dt.timedelta(days=1)
     assert KpiSnapshot.objects.filter(period="day", period_start=yesterday, kpi="nps").exists()
+    # The dashboard opens each period kind on its last finished period: the last quarter and
+    # week have their headline KPIs too (every quarter of the history, the last weeks).
+    for period, back in (("quarter", -1), ("quarter", -3), ("week", -1), ("week", -8)):
+        start = period_shift(period, period_floor(period, today), back)
+        rows = KpiSnapshot.objects.filter(segment="all", period=period, period_start=start)
+        assert set(rows.values_list("kpi", flat=True)) >= set(HEADLINE_KPIS), (period, start)
     figure = re.search(r"KPI snapshots: ([\d,]+) rows in [\d.]+ s", out)
     assert int(figure.group(1).replace(",", "")) == KpiSnapshot.objects.count()
     first_month = max(world.start.date(), period_shift("month", this_month, 1 - KPI_MONTHS))

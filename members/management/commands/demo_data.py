@@ -222,6 +222,7 @@ COMMENTS = {
 }
 ATTEND_CHANCE = 0.2  # of active members whose home store hosts the event
 KPI_MONTHS = 13  # the current month and the 12 finished ones the dashboard opens on
+KPI_WEEKS = 9  # the current week and the 8 finished ones (the dashboard's week view)
 
 WELCOME, SEASON, BIRTHDAY, STORE_ONLY = (
     "demo-welcome-500",
@@ -1141,26 +1142,37 @@ class Snapshots:
     def line(self) -> str:
         return (
             f"KPI snapshots: {self.rows:,} rows in {self.seconds:.1f} s (monthly for the last "
-            f"{self.months} months, the current quarter, and the nightly run for yesterday)"
+            f"{self.months} months, every quarter of the history, the last {KPI_WEEKS} weeks "
+            "and the nightly run for yesterday)"
         )
 
 
 def demo_kpi_snapshots(world: World) -> Snapshots:
     """KPI snapshots for the dashboard, cheaply: the nightly run for yesterday (its day, week,
-    month and quarter) and every month of the history's last KPI_MONTHS months (a month is
-    a few grouped queries per KPI; days and weeks of the whole history would cost far more:
-    `manage.py kpis recompute` does them), each measured up to today."""
+    month and quarter), every month of the history's last KPI_MONTHS months, every quarter
+    of the history and the last KPI_WEEKS weeks (the dashboard opens each period kind on its
+    last finished period; a window is a few grouped queries per KPI; the days of the whole
+    history would cost far more: `manage.py kpis recompute` does them), each measured up to
+    today."""
     started, began = time.perf_counter(), timezone.now()
     today = timezone.localdate()
     yesterday = today - dt.timedelta(days=1)
     kpis_nightly(today=today)
-    done = {window_containing(period, yesterday, cutoff=today) for period in ("month", "quarter")}
+    done = {
+        window_containing(period, yesterday, cutoff=today)
+        for period in ("week", "month", "quarter")
+    }
     first = max(world.start.date(), period_shift("month", today.replace(day=1), 1 - KPI_MONTHS))
+    first_week = max(world.start.date(), today - dt.timedelta(weeks=KPI_WEEKS - 1))
     windows = [
-        window_containing("month", start, cutoff=today)
-        for start in period_starts("month", first, today)
+        window_containing(period, start, cutoff=today)
+        for period, since in (
+            ("month", first),
+            ("quarter", world.start.date()),
+            ("week", first_week),
+        )
+        for start in period_starts(period, since, today)
     ]
-    windows.append(window_containing("quarter", today, cutoff=today))
     codes, cache = list(kpi_registry()), {}
     for window in windows:
         if window not in done:
