@@ -22,6 +22,7 @@ from functools import lru_cache
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+from loyalty.api.fields import OffsetDateTimeField
 from loyalty.models import CouponTemplate
 from members.models import Store, Tier
 
@@ -139,8 +140,8 @@ class DefinitionSerializer(serializers.Serializer):
     conditions = serializers.JSONField(required=False, default=dict)
     effects = EffectSerializer(many=True, allow_empty=False, max_length=10)
     goal = GoalSerializer(required=False, allow_null=True, default=None)
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    starts_at = OffsetDateTimeField()
+    ends_at = OffsetDateTimeField(required=False, allow_null=True, default=None)
     limit = LimitSerializer(required=False, allow_null=True, default=None)
     budget = BudgetSerializer(required=False, default=dict)
     priority = serializers.IntegerField(min_value=-1000, max_value=1000, default=0)

@@ -51,25 +51,38 @@ EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
 
 
-class EventTimeField(serializers.DateTimeField):
-    """When a purchase or return happened: from 2000 on and not in the future (beyond a
-    till's clock skew), so the expiry and return-window dates computed from it exist."""
+class OffsetDateTimeField(serializers.DateTimeField):
+    """A date-time that gives its offset from UTC when it comes as text. One without would
+    be read in the server's zone: a till elsewhere, or a client sending UTC without saying
+    so, would shift every time it sends by hours."""
+
+    default_error_messages = {
+        "no_offset": _("Give the time's offset from UTC (+09:00, or Z for UTC)."),
+    }
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        if isinstance(value, str):
+            bare = dateparse.parse_datetime(value.strip())
+            if bare is not None and bare.tzinfo is None:
+                self.fail("no_offset")
+        return parsed
+
+
+class EventTimeField(OffsetDateTimeField):
+    """When a purchase or return happened: text with its offset, from 2000 on and not in
+    the future (beyond a till's clock skew), so the expiry and return-window dates computed
+    from it exist."""
 
     default_error_messages = {
         "future": _("Must not be in the future."),
         "too_early": _("Must not be before 2000-01-01."),
-        "no_offset": _("Give the time's offset from UTC (+09:00, or Z for UTC)."),
     }
 
     def to_internal_value(self, value):
         if not isinstance(value, str):
             self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]](+HH:MM|-HH:MM|Z)")
         parsed = super().to_internal_value(value)
-        # A time with no offset would be read in the server's zone: a till elsewhere, or one
-        # sending UTC without saying so, would shift every time it sends by hours.
-        bare = dateparse.parse_datetime(value.strip())
-        if bare is not None and bare.tzinfo is None:
-            self.fail("no_offset")
         if parsed < EARLIEST:
             self.fail("too_early")
         if parsed > timezone.now() + MAX_CLOCK_SKEW:

@@ -158,6 +158,13 @@ def test_definition_errors_name_the_field():
     with pytest.raises(ValidationError) as caught:
         challenge_create(code="bad", definition=visit_rule("Dates", ends_at="2025-01-01T00:00:00Z"))
     assert caught.value.detail == {"ends_at": ["Must be after starts_at."]}
+    # A time as text says its offset, as everywhere in the API (read in the server's zone, a
+    # marketer elsewhere would start the campaign hours off).
+    with pytest.raises(ValidationError) as caught:
+        challenge_create(code="bad", definition=visit_rule("Naive", starts_at="2026-06-01T00:00"))
+    assert caught.value.detail == {
+        "starts_at": ["Give the time's offset from UTC (+09:00, or Z for UTC)."]
+    }
     assert Challenge.objects.count() == 0
 
 
