@@ -35,7 +35,10 @@ def error_fields(detail, path: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         fields = {}
         for key, value in detail.items():  # int keys: a ListField's errors, by index
-            fields.update(error_fields(value, field_path(path, key)))
+            # A nested object's own errors (not of one of its fields) belong to its path:
+            # `lines`, not `lines.non_field_errors`.
+            whole = key == api_settings.NON_FIELD_ERRORS_KEY and path
+            fields.update(error_fields(value, path if whole else field_path(path, key)))
         return fields
     if isinstance(detail, list):
         if any(isinstance(item, dict | list) for item in detail):

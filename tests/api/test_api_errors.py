@@ -153,3 +153,22 @@ def test_references_by_code_must_be_plain_strings(url, scope, body, field):
         {field: ["Invalid value."]},
     )
     assert IdempotencyRecord.objects.count() == 0
+
+
+def test_a_nested_objects_own_error_is_named_by_its_path():
+    # `lines` must be a list: the error is the field's, not `lines.non_field_errors`.
+    _key, raw = api_key_create(name="POS", scopes=["events:write"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    member = MemberFactory()
+    body = {
+        "order_id": "O-1",
+        "member_number": member.member_number,
+        "occurred_at": "2026-06-05T10:00:00+09:00",
+        "total": 100,
+        "lines": {"sku": "A", "quantity": 1, "unit_price": 100},
+    }
+    response = client.post("/api/v1/purchases", body, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["lines"]
+    assert LedgerEntry.objects.count() == 0
