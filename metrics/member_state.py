@@ -664,6 +664,38 @@ def _channel_select(
     return sql, params
 
 
+def members_recorded_since_update(member_ids: list[int]) -> list[int]:
+    """Of `member_ids`, those with rows recorded since the state's last update began reading
+    (purchases, returns and ledger entries by `created_at`, profiles by `Member.changed_at`):
+    the state cannot hold those yet, the next night takes them in (a back-dated purchase
+    through the API, say). Without the night's MARGIN: a member whose difference has no
+    such row is reported as written around the services."""
+    from loyalty.models import LedgerEntry, Purchase, PurchaseReturn
+    from members.models import Member
+
+    mark = MemberStateMark.objects.first()
+    if mark is None or not member_ids:
+        return []
+    since = mark.read_at
+    found: set[int] = set()
+    for queryset in (
+        Purchase.objects.filter(member_id__in=member_ids, created_at__gte=since).values_list(
+            "member_id", flat=True
+        ),
+        LedgerEntry.objects.filter(member_id__in=member_ids, created_at__gte=since).values_list(
+            "member_id", flat=True
+        ),
+        PurchaseReturn.objects.filter(
+            purchase__member_id__in=member_ids, created_at__gte=since
+        ).values_list("purchase__member_id", flat=True),
+        Member.objects.filter(pk__in=member_ids, changed_at__gte=since).values_list(
+            "pk", flat=True
+        ),
+    ):
+        found.update(queryset)
+    return sorted(found)
+
+
 def member_state_differences(today: dt.date) -> list[int]:
     """Ids of the members whose kept state differs from their state rebuilt from the books
     (the state must be at `today`): empty when the state is right. A period's measures in a

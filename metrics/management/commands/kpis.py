@@ -11,7 +11,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from metrics.member_state import member_state_differences, member_state_update
+from metrics.member_state import (
+    member_state_differences,
+    member_state_update,
+    members_recorded_since_update,
+)
 from metrics.member_state_totals import totals_differences
 from metrics.models import MemberStateMark
 from metrics.snapshots import KpiRunError, RunResult, kpis_nightly, kpis_recompute
@@ -112,11 +116,18 @@ class Command(BaseCommand):
         self.stdout.write(f"Member state at {mark.as_of} (updated {updated:%Y-%m-%d %H:%M}).")
         if check:
             differing = member_state_differences(mark.as_of)
-            if differing:
-                shown = ", ".join(str(pk) for pk in differing[:20])
+            recorded = members_recorded_since_update(differing)
+            if recorded:
+                self.stdout.write(
+                    f"{len(recorded)} members differ from the books with rows recorded since "
+                    f"the update (ids {_ids(recorded)}): the next night takes them in."
+                )
+            unexplained = [pk for pk in differing if pk not in set(recorded)]
+            if unexplained:
                 raise CommandError(
-                    f"{len(differing)} members differ from the books (ids {shown}); "
-                    "run 'kpis state --rebuild'"
+                    f"{len(unexplained)} members differ from the books (ids "
+                    f"{_ids(unexplained)}) with nothing recorded since the update: the books "
+                    "were written around the services; run 'kpis state --rebuild'"
                 )
             tables = totals_differences(as_of=mark.as_of)
             if tables:
@@ -124,7 +135,9 @@ class Command(BaseCommand):
                     f"The totals in {', '.join(tables)} differ from the member state's rows; "
                     "run 'kpis state --rebuild'"
                 )
-            self.stdout.write("It equals the books.")
+            self.stdout.write(
+                "It equals the books but for those rows." if recorded else "It equals the books."
+            )
 
     def _summary(self, result: RunResult) -> str:
         if result.start is None:
@@ -140,3 +153,8 @@ class Command(BaseCommand):
                 f"{result.skipped} windows already done)"
             )
         return text + "."
+
+
+def _ids(ids: list[int]) -> str:
+    shown = ", ".join(str(pk) for pk in ids[:20])
+    return shown + (f", ... ({len(ids) - 20} more)" if len(ids) > 20 else "")
