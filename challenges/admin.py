@@ -245,7 +245,8 @@ class ChallengeAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "-"
         return ", ".join(
-            f"v{v.number} {v.created_at:%Y-%m-%d %H:%M}" for v in obj.versions.order_by("number")
+            f"v{v.number} {timezone.localtime(v.created_at):%Y-%m-%d %H:%M}"
+            for v in obj.versions.order_by("number")
         )
 
     def save_model(self, request, obj, form, change):

@@ -1,9 +1,11 @@
 """The challenge admin: marketers create and edit challenges (new versions), store staff work
 the verification queue."""
 
+import datetime as dt
 import json
 
 import pytest
+from django.contrib.admin.sites import site
 
 from challenges.models import Challenge, ChallengeVersion, EventType, Verification
 from challenges.processing import events_process_pending
@@ -148,3 +150,13 @@ def test_custom_event_type_schema_is_checked(marketer):
     ]
     assert good.status_code == 302
     assert EventType.objects.get(code="quiz").member_app is True
+
+
+def test_the_versions_are_listed_in_the_programmes_time(settings):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    challenge = preset("sns_follow", code="clock", platform="instagram", account="@a", points=1)
+    created = ChallengeVersion.objects.get(challenge=challenge).created_at
+    tokyo = created.astimezone(dt.timezone(dt.timedelta(hours=9)))
+    listed = site._registry[Challenge].versions_list(challenge)
+    assert listed == f"v1 {tokyo:%Y-%m-%d %H:%M}"
+    assert listed != f"v1 {created.astimezone(dt.UTC):%Y-%m-%d %H:%M}"  # nine hours apart
