@@ -22,7 +22,7 @@ from functools import lru_cache
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from loyalty.api.fields import OffsetDateTimeField
+from loyalty.api.fields import OffsetDateTimeField, StrictSlugRelatedField
 from loyalty.models import CouponTemplate
 from members.models import Store, Tier
 
@@ -59,7 +59,7 @@ class EffectSerializer(serializers.Serializer):
     factor = serializers.DecimalField(
         max_digits=4, decimal_places=2, min_value=Decimal("1.01"), required=False
     )
-    template = serializers.SlugRelatedField(
+    template = StrictSlugRelatedField(
         slug_field="code", queryset=CouponTemplate.objects.all(), required=False
     )
 

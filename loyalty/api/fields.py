@@ -8,6 +8,7 @@ a price built as text) that deserves a 400 naming the field rather than a guess.
 import datetime as dt
 import json
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils import dateparse, timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -39,6 +40,18 @@ class StrictSlugRelatedField(serializers.SlugRelatedField):
         if isinstance(data, str) and "\x00" in data:
             self.fail("invalid")
         return super().run_validation(data)
+
+    def to_internal_value(self, data):
+        queryset = self.get_queryset()
+        try:
+            return queryset.get(**{self.slug_field: data})
+        except (TypeError, ValueError):
+            self.fail("invalid")
+        except ObjectDoesNotExist:
+            # Not DRF's "Object with code=X does not exist.": the thing, in the reader's words.
+            raise serializers.ValidationError(
+                _("No %(thing)s has this code.") % {"thing": queryset.model._meta.verbose_name}
+            ) from None
 
 
 # Bounds of what the API takes, far beyond any real purchase yet inside the database's 64-bit

@@ -172,3 +172,37 @@ def test_a_nested_objects_own_error_is_named_by_its_path():
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["lines"]
     assert LedgerEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "scope", "body", "field", "message"),
+    [
+        (
+            "/api/v1/coupons/issue",
+            "coupons:issue",
+            {"template": "no-such"},
+            "template",
+            "No coupon template has this code.",
+        ),
+        (
+            "/api/v1/members",
+            "members:write",
+            {"home_store": "NOPE"},
+            "home_store",
+            "No store has this code.",
+        ),
+    ],
+)
+def test_an_unknown_code_is_named_in_the_readers_words(url, scope, body, field, message):
+    # Not DRF's "Object with code=NOPE does not exist.".
+    _key, raw = api_key_create(name="POS", scopes=[scope])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    member = MemberFactory()
+    response = client.post(
+        url,
+        {"member_number": member.member_number, **body},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="code-1",
+    )
+    assert (response.status_code, response.json()["error"]["fields"]) == (400, {field: [message]})

@@ -268,7 +268,7 @@ def test_member_data_in_reasons_only_for_users_who_may_view_members(marketer):
             },
             {"lines": ["lines[0].quantity: Ensure this value is greater than or equal to 1."]},
         ),
-        ({"store_code": "NOWHERE"}, {"store_code": ["Object with code=NOWHERE does not exist."]}),
+        ({"store_code": "NOWHERE"}, {"store_code": ["No store has this code."]}),
         (
             {"weather_precipitation_mm": "3"},
             {"weather_condition": ["This field is required."]},

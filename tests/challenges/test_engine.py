@@ -165,6 +165,14 @@ def test_definition_errors_name_the_field():
     assert caught.value.detail == {
         "starts_at": ["Give the time's offset from UTC (+09:00, or Z for UTC)."]
     }
+    with pytest.raises(ValidationError) as caught:
+        challenge_create(
+            code="bad",
+            definition={**visit_rule("Gift"), "effects": [{"type": "coupon", "template": "nope"}]},
+        )
+    assert caught.value.detail == {
+        "effects": {0: {"template": ["No coupon template has this code."]}}
+    }
     assert Challenge.objects.count() == 0
 
 
