@@ -122,7 +122,7 @@ class Command(BaseCommand):
                     f"{len(recorded)} members differ from the books with rows recorded since "
                     f"the update (ids {_ids(recorded)}): the next night takes them in."
                 )
-            unexplained = [pk for pk in differing if pk not in set(recorded)]
+            unexplained = sorted(set(differing) - set(recorded))
             if unexplained:
                 raise CommandError(
                     f"{len(unexplained)} members differ from the books (ids "
