@@ -176,37 +176,39 @@ def test_definition_errors_name_the_field():
     assert Challenge.objects.count() == 0
 
 
-def test_return_reverses_amount_based_points_in_proportion_and_fixed_ones_on_full_return():
+def purchase_challenge(code: str, name: str, effect: dict) -> None:
     challenge_create(
-        code="per-amount",
+        code=code,
         definition={
-            "name": "Per amount",
+            "name": name,
             "triggers": ["purchase"],
-            "effects": [{"type": "points_per_amount", "points": 1, "per": 100}],
+            "effects": [effect],
             "starts_at": START,
         },
         status="active",
     )
-    challenge_create(
-        code="fixed",
-        definition={
-            "name": "Fixed",
-            "triggers": ["purchase"],
-            "effects": [{"type": "points", "points": 50}],
-            "starts_at": START,
-        },
-        status="active",
-    )
-    member = MemberFactory()
-    pos = integration()
+
+
+def bought(pos, member, total: int) -> None:
+    """Member buys `total` yen of tea (1,000 yen a cup) on 5 June through the POS."""
     body = {
         "order_id": "O-1",
         "member_number": member.member_number,
         "occurred_at": "2026-06-05T10:00:00+09:00",
-        "total": 10000,
-        "lines": [{"sku": "TEA", "quantity": 10, "unit_price": 1000}],
+        "total": total,
+        "lines": [{"sku": "TEA", "quantity": total // 1000, "unit_price": 1000}],
     }
     assert pos.post("/api/v1/purchases", body, format="json").status_code == 201
+
+
+def test_return_reverses_amount_based_points_in_proportion_and_fixed_ones_on_full_return():
+    purchase_challenge(
+        "per-amount", "Per amount", {"type": "points_per_amount", "points": 1, "per": 100}
+    )
+    purchase_challenge("fixed", "Fixed", {"type": "points", "points": 50})
+    member = MemberFactory()
+    pos = integration()
+    bought(pos, member, 10000)
     process()
     assert sorted(challenge_points(member)) == [("Fixed", 50), ("Per amount", 100)]
 
@@ -229,26 +231,10 @@ def test_return_reverses_amount_based_points_in_proportion_and_fixed_ones_on_ful
 
 
 def test_a_rewards_reversal_is_dated_at_the_return_not_at_processing():
-    challenge_create(
-        code="fixed",
-        definition={
-            "name": "Fixed",
-            "triggers": ["purchase"],
-            "effects": [{"type": "points", "points": 50}],
-            "starts_at": START,
-        },
-        status="active",
-    )
+    purchase_challenge("fixed", "Fixed", {"type": "points", "points": 50})
     member = MemberFactory()
     pos = integration()
-    body = {
-        "order_id": "O-1",
-        "member_number": member.member_number,
-        "occurred_at": "2026-06-05T10:00:00+09:00",
-        "total": 1000,
-        "lines": [{"sku": "TEA", "quantity": 1, "unit_price": 1000}],
-    }
-    assert pos.post("/api/v1/purchases", body, format="json").status_code == 201
+    bought(pos, member, 1000)
     process()
     back = {"order_id": "O-1", "return_id": "R-1", "amount": 1000}
     back["occurred_at"] = "2026-06-06T12:00:00+09:00"  # a till syncing days later
