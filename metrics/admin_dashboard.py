@@ -66,7 +66,11 @@ class KpiDashboardAdmin(admin.ModelAdmin):
         ):
             raise PermissionDenied
         form = DashboardFilterForm(request.GET, restricted_store=restricted)
-        wants_csv = request.GET.get("format") == "csv"
+        wanted = request.GET.get("format", "")
+        if wanted not in ("", "csv"):
+            message = gettext("Unknown format %(format)s: use csv.") % {"format": wanted}
+            return _csv_error({"format": [{"message": message}]})
+        wants_csv = wanted == "csv"
         if not form.is_valid():
             if wants_csv:
                 return _csv_error(form.errors.get_json_data())

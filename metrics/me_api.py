@@ -9,13 +9,20 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty.api.errors import error_fields
 from loyalty.api.fields import StrictCharField, StrictIntegerField
 from loyalty.api.schema import error_response, field_error
 from members.authentication import IsMember
 from members.models import Member, Store
 
 from .models import Question, Survey
-from .services import TEXT_MAX_LENGTH, question_score_range, question_value_key, survey_answer
+from .services import (
+    TEXT_MAX_LENGTH,
+    question_score_range,
+    question_value_key,
+    survey_answer,
+    survey_answers_clean,
+)
 from .survey_errors import SurveyAnswersInvalid
 from .survey_selectors import member_surveys, survey_response_with_answers
 
@@ -297,6 +304,25 @@ class MeSurveyView(APIView):
         return Response(_survey_body(_open_survey(_me(request), code)))
 
 
+def _with_answer_checks(survey: Survey, data: SurveyAnswersInSerializer) -> dict:
+    """The serializer's errors (JSON types), and the survey's own checks (ranges, unknown
+    questions) of the answers it found no fault in: one reply names every wrong answer, not
+    the type errors first and the rest on the next try."""
+    fields = error_fields(data.errors)
+    answers = data.initial_data.get("answers") if isinstance(data.initial_data, dict) else None
+    if not isinstance(answers, list):
+        return fields
+    faulted = {key.split("]")[0] + "]" for key in fields if key.startswith("answers[")}
+    try:
+        survey_answers_clean(survey=survey, answers=answers)
+    except SurveyAnswersInvalid as exc:
+        for key, messages in exc.fields.items():
+            item = key.split("]")[0] + "]"
+            if key.startswith("answers[") and item not in faulted:
+                fields.setdefault(key, messages)
+    return fields
+
+
 class MeSurveyAnswersView(APIView):
     permission_classes = [IsMember]
 
@@ -337,7 +363,8 @@ class MeSurveyAnswersView(APIView):
         member = _me(request)
         survey = _open_survey(member, code)
         data = SurveyAnswersInSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            raise serializers.ValidationError(_with_answer_checks(survey, data))
         body = data.validated_data
         store = None
         if body["store_code"]:

@@ -559,6 +559,12 @@ def test_unknown_csv_table_is_a_400(marketer, world):
     )
 
 
+def test_unknown_format_is_a_400(marketer, world):
+    response = marketer[0].get(URL, {**RANGE, "format": "xlsx", "table": "headline"})
+    assert response.status_code == 400
+    assert response.content.decode() == "format: Unknown format xlsx: use csv.\n"
+
+
 def test_every_table_on_the_page_has_its_csv_link(marketer, world):
     response = marketer[0].get(URL, RANGE)
     html = response.content.decode()

@@ -302,6 +302,15 @@ def cases(s: Survey) -> dict[str, tuple[dict, dict]]:
             {"answers": [{"question": 0, "score": 9}, ok[1]]},
             {"answers[0].question": ["Ensure this value is greater than or equal to 1."]},
         ),
+        # Both at once: the survey's checks of the answers the serializer found no fault in
+        # are in the same reply (answer 2's range error, not answer 1's range too).
+        "a type error beside a range error": (
+            {"answers": [{"question": nps, "score": "9"}, {"question": csat, "score": 7}]},
+            {
+                "answers[0].score": ["A valid integer is required."],
+                "answers[1].score": ["Must be an integer from 1 to 5."],
+            },
+        ),
         "no answers": ({"answers": []}, {"answers": ["This list may not be empty."]}),
         "answers missing": ({}, {"answers": ["This field is required."]}),
         "answers not a list": (
@@ -325,6 +334,7 @@ CASES = [
     "text too long",
     "question missing",
     "question id 0",
+    "a type error beside a range error",
     "no answers",
     "answers missing",
     "answers not a list",
