@@ -130,9 +130,9 @@ def member_state_update(
 ) -> StateUpdate:
     """Move the member state to cutoff `today`: incrementally from the last cutoff, or from
     scratch when there is none, the settings it was computed with changed, it is ahead of
-    `today`, or `rebuild` is asked for. `alone` is called when a night's work on other
-    connections is over and the rest runs on this one (its writes): other work can then
-    have the second core."""
+    `today`, or `rebuild` is asked for. `alone` is called when the update's work on other
+    connections is over and the rest runs on this one (a night's writes, a rebuild's last
+    inserts, index builds and totals): other work can then have the second core."""
     # Outside a transaction, the spans are computed on a second connection meanwhile.
     concurrent = can_run_alongside()
     with transaction.atomic():
@@ -145,7 +145,7 @@ def member_state_update(
         # A rebuild reads everything (bitmap and sequential scans); a night, a few members'.
         with kpi_plans(index_scans=not fresh):
             if fresh:
-                members = _recompute(today, among=None, concurrent=concurrent)
+                members = _recompute(today, among=None, concurrent=concurrent, alone=alone)
             else:
                 spans_may_differ, others = _touched_parts(mark, today)
                 create_temporary(TOUCHED, _member_ids(spans_may_differ + others))
@@ -296,10 +296,19 @@ def _recompute(
     connection computes them meanwhile; otherwise this one, when they are needed."""
     if among is None:
         # The staged tables are handed over as soon as they are there; their churn bases'
-        # sums, which only the totals need at the end, follow on the same connection.
+        # sums, which only the totals need at the end, follow on the same connection. Its
+        # work is then over (some 9 s before this one's at a million members): `alone` lets
+        # other work have that core.
+        def sums_then_alone(tables: tuple[str, str]) -> Sums:
+            try:
+                return _staged_sums(today, tables, concurrent=concurrent)
+            finally:
+                if alone is not None:
+                    alone()
+
         with alongside_then(
             partial(_stage_spans_and_bases, today, concurrent=concurrent),
-            partial(_staged_sums, today, concurrent=concurrent),
+            sums_then_alone,
             concurrent=concurrent,
         ) as (staged, staged_sums):
             return _recompute_with(

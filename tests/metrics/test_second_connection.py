@@ -320,6 +320,38 @@ def test_a_night_computes_the_award_kpis_alongside_once_the_state_needs_no_other
     ).value == Decimal("0")
 
 
+def test_a_rebuild_says_it_is_alone_once_its_second_connection_is_done():
+    # A rebuild's second connection's last work is the churn bases' sums. `alone` (the
+    # nightly run then starts the award KPIs on that core) is called right after them, while
+    # this connection still has the state's totals to write, not once the update is over.
+    ann = member("2026-01-05")
+    buy(ann, "2026-06-10", 1000)
+    events: list[tuple[str, float, float, str]] = []  # (thread, started, ended, sql)
+    called: list[tuple[str, float]] = []
+
+    def recorder(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            name = threading.current_thread().name
+            events.append((name, started, time.perf_counter(), sql))
+
+    def alone():
+        called.append((threading.current_thread().name, time.perf_counter()))
+
+    with connection.execute_wrapper(recorder):
+        update = member_state_update(today=d("2026-06-11"), alone=alone)
+    assert update.rebuilt
+    main = threading.main_thread().name
+    base_sums = [e for e in events if e[0] != main and "SUM(base)" in e[3]]
+    totals = [e for e in events if e[0] == main and "metrics_memberstatetotals" in e[3]]
+    assert base_sums and totals and len(called) == 1
+    assert called[0][0] != main
+    assert max(e[2] for e in base_sums) <= called[0][1] < min(e[1] for e in totals)
+    assert totals_differences(as_of=d("2026-06-11")) == []
+
+
 def test_a_night_rewrites_only_the_spans_that_may_differ_and_moves_the_totals_alongside():
     carl, dora = member("2025-01-10"), member("2025-03-01")
     # carl's one purchase leaves the trailing year on the night (22 Nov 2025, a year before
