@@ -126,19 +126,27 @@ class StateUpdate:
 
 
 def member_state_update(
-    *, today: dt.date, rebuild: bool = False, alone: Callable[[], None] | None = None
+    *,
+    today: dt.date,
+    rebuild: bool = False,
+    refresh: bool = False,
+    alone: Callable[[], None] | None = None,
 ) -> StateUpdate:
     """Move the member state to cutoff `today`: incrementally from the last cutoff, or from
     scratch when there is none, the settings it was computed with changed, it is ahead of
-    `today`, or `rebuild` is asked for. `alone` is called when the update's work on other
-    connections is over and the rest runs on this one (a night's writes, a rebuild's last
-    inserts, index builds and totals): other work can then have the second core."""
+    `today`, or `rebuild` is asked for. `refresh`: a state already at `today` takes in
+    the rows recorded since its update began reading (a back-dated purchase: what the next
+    night would take in), as a night from `today` to `today` does. `alone` is called when
+    the update's work on other connections is over and the rest runs on this one (a
+    night's writes, a rebuild's last inserts, index builds and totals): other work can
+    then have the second core."""
     # Outside a transaction, the spans are computed on a second connection meanwhile.
     concurrent = can_run_alongside()
     with transaction.atomic():
         # One update at a time: a second run waits here, then finds the state moved on.
         mark = MemberStateMark.objects.select_for_update().first()
-        if not rebuild and mark is not None and _same_settings(mark) and mark.as_of == today:
+        current = mark is not None and _same_settings(mark) and mark.as_of == today
+        if not rebuild and not refresh and current:
             return StateUpdate(today, False, 0)
         fresh = rebuild or mark is None or not _same_settings(mark) or mark.as_of > today
         read_at = timezone.now()

@@ -35,7 +35,7 @@ from django.utils import timezone
 from .kpis.base import Kpi, Value, Window, note_step_windows, sharing
 from .kpis.plans import kpi_plans
 from .member_state import member_state_update
-from .models import KpiFillState, KpiSnapshot
+from .models import KpiFillState, KpiSnapshot, MemberStateMark
 from .periods import PERIODS, period_end, period_floor, period_starts
 from .second_connection import alongside, can_run_alongside
 
@@ -368,6 +368,11 @@ def kpis_recompute(
         raise KpiRunError("end", f"must be before today ({today.isoformat()})")
     chosen = None if kpis is None else _check_kpis(kpis)
     codes = chosen or _check_kpis(None)
+    mark = MemberStateMark.objects.first()
+    if mark is not None and mark.as_of == today:
+        # The windows measured at today read the member state: it first takes in what was
+        # recorded since its night (the back-dated rows this recompute is likely for).
+        member_state_update(today=today, refresh=True)
     plan = {
         (window, code): min(window.last_day, end)
         for window in windows_overlapping(start, end, cutoff=today)

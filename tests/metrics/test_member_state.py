@@ -297,7 +297,7 @@ def test_the_state_command_checks_and_rebuilds():
         call_command("kpis", "state", "--check", stdout=(out := io.StringIO()))
     assert out.getvalue().splitlines()[1] == (
         f"1 members differ from the books with rows recorded since the update (ids {other.pk}):"
-        " the next night takes them in."
+        " the next night takes them in (or a `kpis recompute` of their days now)."
     )
     MemberState.objects.filter(member=who).update(y_net=3000)
     out = io.StringIO()

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from metrics.kpis.base import REGISTRY, Kpi, Value, register
+from metrics.member_state import member_state_differences
 from metrics.models import KpiFillState, KpiSnapshot
 from metrics.snapshots import (
     NIGHTLY,
@@ -192,6 +193,27 @@ def test_an_interrupted_run_resumes_where_it_stopped(shop, probe):
     assert (clean.windows, clean.skipped) == (7, 0)
     assert len(probe.calls) == 7
     assert snapshot_rows() == rows
+
+
+def test_recompute_takes_in_a_purchase_recorded_after_the_night(shop):
+    a, b = shop
+    buy(a, "2026-04-01", 1000)
+    kpis_nightly(today=d("2026-04-02"))  # the member state moves to 2 April
+
+    def aov(period: str, start: str) -> tuple:
+        row = KpiSnapshot.objects.get(
+            kpi="average_order_value", segment="all", period=period, period_start=d(start)
+        )
+        return row.value, row.numerator, row.denominator
+
+    assert aov("day", "2026-04-01") == (Decimal("1000"), Decimal("1000"), Decimal("1"))
+    # A till syncs a purchase of 1 April after the night: the docs' remedy is a recompute.
+    buy(b, "2026-04-01", 3000)
+    kpis_recompute(start=d("2026-04-01"), end=d("2026-04-01"), today=d("2026-04-02"))
+    # (1,000 + 3,000) / 2 purchases = 2,000, on the day and in April alike.
+    assert aov("day", "2026-04-01") == (Decimal("2000"), Decimal("4000"), Decimal("2"))
+    assert aov("month", "2026-04-01") == (Decimal("2000"), Decimal("4000"), Decimal("2"))
+    assert member_state_differences(d("2026-04-02")) == []
 
 
 def test_nightly_recomputes_only_the_windows_containing_yesterday(shop):

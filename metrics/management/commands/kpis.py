@@ -120,7 +120,8 @@ class Command(BaseCommand):
             if recorded:
                 self.stdout.write(
                     f"{len(recorded)} members differ from the books with rows recorded since "
-                    f"the update (ids {_ids(recorded)}): the next night takes them in."
+                    f"the update (ids {_ids(recorded)}): the next night takes them in (or a"
+                    " `kpis recompute` of their days now)."
                 )
             unexplained = sorted(set(differing) - set(recorded))
             if unexplained:
