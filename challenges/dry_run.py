@@ -12,6 +12,7 @@ import uuid
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from loyalty.api.common import member_from_body
@@ -63,6 +64,9 @@ class DryRunEventSerializer(serializers.Serializer):
             raise serializers.ValidationError({"payload": errors})
         # The API and the admin page both take the member from here.
         attrs["member"] = member_from_body(attrs["member_number"])
+        if attrs["member"].status != Member.Status.ACTIVE:
+            # As intake refuses it: no rule ever sees such an event.
+            raise serializers.ValidationError({"member_number": [_("The member is not active.")]})
         return attrs
 
 

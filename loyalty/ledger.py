@@ -298,8 +298,10 @@ def points_adjust(
     if not isinstance(points, int) or isinstance(points, bool) or points == 0:
         raise InvalidAmount(_("Points must be a non-zero whole number."))
     now = now or timezone.now()
-    if reference:
-        _lock_member(member)  # serialises replays of the same reference
+    if _lock_member(member).status == Member.Status.WITHDRAWN:
+        # Their points are frozen until they expire (members.services.member_withdraw).
+        raise MemberNotActive(_("The member has withdrawn: their points can't be adjusted."))
+    if reference:  # the member's row is locked: replays of the same reference queue here
         done = LedgerEntry.objects.filter(
             member=member, kind=EntryKind.ADJUST, reference=reference
         ).first()

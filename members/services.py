@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.errors import LoyaltyError
+from loyalty.errors import LoyaltyError, MemberNotActive
 
 from .contact import normalize_email, normalize_phone
 from .models import HomeStoreChange, Member, Store, Tier, TierChange
@@ -76,6 +76,9 @@ def member_update_contact(
     *, member: Member, email: str | None = None, phone: str | None = None, name: str | None = None
 ) -> Member:
     member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status == Member.Status.WITHDRAWN:
+        # Withdrawal erased their personal data; it is not to be stored again.
+        raise MemberNotActive(_("The member has withdrawn: their details can't be set again."))
     fields = []
     if email is not None:
         member.email = normalize_email(email)

@@ -46,6 +46,15 @@ def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
     return Response(record.response, status=record.status_code, headers=REPLAY)
 
 
+def idempotency_reference(request: Request) -> str:
+    """A ledger reference naming this caller's Idempotency-Key (a backstop beside the
+    idempotency record): `api:` and 60 hex digits of a digest of both, so two callers, or
+    two long keys sharing a prefix, never name the same write."""
+    key = request.headers.get(HEADER, "").strip()
+    digest = hashlib.sha256(f"{request.user.pk}\n{key}".encode()).hexdigest()
+    return f"api:{digest[:60]}"
+
+
 def idempotent(
     request: Request, handler: Callable[[], Response], *, key: str | None = None
 ) -> Response:

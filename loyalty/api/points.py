@@ -18,7 +18,7 @@ from .common import (
     member_from_body,
 )
 from .fields import MAX_POINTS, StrictCharField, StrictIntegerField
-from .idempotency import HEADER, idempotent
+from .idempotency import idempotency_reference, idempotent
 from .schema import IDEMPOTENCY_CONFLICT, error_response, field_error
 
 
@@ -94,7 +94,7 @@ class AdjustmentView(APIView):
                 points=body["points"],
                 reason=body["reason"],
                 source=EntrySource.API,
-                reference=f"api:{request.headers.get(HEADER, '')[:58]}",
+                reference=idempotency_reference(request),
             )
             member.refresh_from_db(fields=["points_available"])
             out = AdjustmentOutSerializer(

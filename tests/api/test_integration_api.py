@@ -4,6 +4,7 @@ from rest_framework.test import APIClient
 from loyalty.coupons import coupon_issue
 from loyalty.models import Coupon, LedgerEntry, Purchase
 from members.api_keys import api_key_create
+from members.services import member_withdraw
 from tests.loyalty.factories import CouponTemplateFactory
 from tests.members.factories import MemberFactory, StaffFactory, StoreFactory
 
@@ -184,6 +185,41 @@ def test_points_adjustment_needs_scope_reason_and_key_and_happens_once():
     assert (overdraw.status_code, overdraw.json()["error"]["code"]) == (409, "insufficient_points")
     member.refresh_from_db()
     assert member.points_available == 50
+
+
+def test_points_adjustments_are_once_per_caller_and_whole_key():
+    member = MemberFactory()
+    body = {"member_number": member.member_number, "points": 10, "reason": "monthly bonus"}
+    first, second = client_with("points:adjust"), client_with("points:adjust")
+    prefix = "loyalty-monthly-bonus-2026-12-member-" + "x" * 30  # longer than 58 characters
+    answers = [
+        first.post("/api/v1/points/adjustments", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        for key in (f"{prefix}-001", f"{prefix}-002")
+    ]
+    # Another caller's key is its own, even when the same text.
+    answers.append(
+        second.post(
+            "/api/v1/points/adjustments", body, format="json", HTTP_IDEMPOTENCY_KEY=f"{prefix}-001"
+        )
+    )
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert [a.has_header("Idempotent-Replay") for a in answers] == [False, False, False]
+    assert len({a.json()["id"] for a in answers}) == 3
+    member.refresh_from_db()
+    assert member.points_available == 30
+    assert LedgerEntry.objects.filter(member=member, kind="adjust").count() == 3
+    # A withdrawn member's points are frozen until they expire: no adjustment either way.
+    member_withdraw(member=member)
+    for points in (10, -5):
+        refused = first.post(
+            "/api/v1/points/adjustments",
+            {**body, "points": points},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"after-withdrawal-{points}",
+        )
+        assert (refused.status_code, refused.json()["error"]["code"]) == (409, "member_not_active")
+    member.refresh_from_db()
+    assert member.points_available == 30
 
 
 def test_coupon_issue_and_redeem_exactly_once_over_the_api():

@@ -154,6 +154,18 @@ def test_patch_updates_contact_fields_and_withdraw_anonymises():
         None,
         "",
     )
+    # Their personal data is gone for good: it can't be set again.
+    again = client.patch(url, {"name": "Back Again", "email": "wd2@example.com"}, format="json")
+    assert (again.status_code, again.json()["error"]) == (
+        409,
+        {
+            "code": "member_not_active",
+            "message": "The member has withdrawn: their details can't be set again.",
+            "fields": {"member": ["The member has withdrawn: their details can't be set again."]},
+        },
+    )
+    member.refresh_from_db()
+    assert (member.name, member.email, member.phone) == ("", None, None)
 
 
 def test_health_reports_database_and_broker():

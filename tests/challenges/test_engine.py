@@ -12,6 +12,7 @@ from challenges.services import challenge_create, challenge_revise, challenge_se
 from loyalty.ledger import ledger_sums
 from loyalty.models import Coupon, LedgerEntry
 from loyalty.models.ledger import EntryKind
+from members.services import member_withdraw
 from tests.challenges.support import (
     START,
     challenge_points,
@@ -332,6 +333,17 @@ def test_dry_run_explains_every_rule_and_writes_nothing():
     assert (outcomes["draft"]["fires"], outcomes["draft"]["points"]) == (True, 10)
     assert Event.objects.count() == 0
     assert member.ledger.count() == 0
+    # A withdrawn member's event is refused as intake refuses it: no rule would see it.
+    member_withdraw(member=member)
+    refused = client.post(
+        f"/api/v1/challenges/{draft.code}/dry-run",
+        {"type": "visit", "member_number": member.member_number},
+        format="json",
+    )
+    assert (refused.status_code, refused.json()["error"]["fields"]) == (
+        400,
+        {"member_number": ["The member is not active."]},
+    )
 
 
 def test_dry_run_of_a_purchase_shows_base_points_and_rolls_back():
