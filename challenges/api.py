@@ -102,8 +102,10 @@ class ItemResultSerializer(serializers.Serializer):
 
 
 class BatchInSerializer(serializers.Serializer):
+    # Any JSON value per item: a non-object item is that item's rejection (events_ingest),
+    # never the batch's.
     events = serializers.ListField(
-        child=serializers.DictField(), min_length=1, max_length=MAX_BATCH
+        child=serializers.JSONField(allow_null=True), min_length=1, max_length=MAX_BATCH
     )
 
 

@@ -105,8 +105,13 @@ class LimitSerializer(serializers.Serializer):
 
 
 class BudgetSerializer(serializers.Serializer):
-    points = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
-    coupons = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    # The columns' ranges (bigint, integer): beyond them a save was a database error (500).
+    points = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False, allow_null=True, default=None
+    )
+    coupons = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True, default=None
+    )
 
 
 class AudienceSerializer(serializers.Serializer):

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from loyalty.api.errors import error_fields, field_path
 from loyalty.api.fields import (
@@ -142,9 +143,13 @@ def events_ingest(
     # each time) cost more than the rest of intake together.
     checker = EventInSerializer()
     for index, raw in enumerate(items):
-        if member is not None and isinstance(raw, dict):
+        if not isinstance(raw, dict):
+            whole = {api_settings.NON_FIELD_ERRORS_KEY: [_("Must be an object.")]}
+            results[index] = ItemResult(index, "", "rejected", errors=whole)
+            continue
+        if member is not None:
             raw = {**raw, "member_number": member.member_number}
-        client_id = str(raw.get("client_id", ""))[:64] if isinstance(raw, dict) else ""
+        client_id = str(raw.get("client_id", ""))[:64]
         try:
             parsed.append((index, checker.run_validation(raw)))
         except serializers.ValidationError as exc:

@@ -1,5 +1,5 @@
 from django.db import transaction
-from django.urls import path
+from django.urls import path, register_converter
 
 from challenges.api import DryRunView, EventDetailView, EventsView
 from challenges.me_api import MeChallengesView, MeEventsView
@@ -22,20 +22,36 @@ from .health import HealthView
 from .points import AdjustmentView
 from .purchases import PurchaseView, ReturnView
 
+
+class TextConverter:
+    """A path segment without control characters: PostgreSQL text can't hold NUL, so a
+    lookup by `a%00b` was a database error (500); such an address matches no route (404)."""
+
+    regex = r"[^/\x00-\x1f\x7f]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(TextConverter, "text")
+
 app_name = "api"
 urlpatterns = [
     # No request transaction: a lost database must answer 503, not fail before the view.
     path("health", transaction.non_atomic_requests(HealthView.as_view()), name="health"),
     path("members", MemberListCreateView.as_view(), name="members"),
-    path("members/<str:member_number>", MemberDetailView.as_view(), name="member"),
-    path("members/<str:member_number>/withdraw", MemberWithdrawView.as_view(), name="withdraw"),
+    path("members/<text:member_number>", MemberDetailView.as_view(), name="member"),
+    path("members/<text:member_number>/withdraw", MemberWithdrawView.as_view(), name="withdraw"),
     path("purchases", PurchaseView.as_view(), name="purchases"),
     path("returns", ReturnView.as_view(), name="returns"),
     path("points/adjustments", AdjustmentView.as_view(), name="points-adjustments"),
     path("coupons/issue", CouponIssueView.as_view(), name="coupons-issue"),
     path("coupons/redeem", CouponRedeemView.as_view(), name="coupons-redeem"),
     path("events", EventsView.as_view(), name="events"),
-    path("events/<str:client_id>", EventDetailView.as_view(), name="event"),
+    path("events/<text:client_id>", EventDetailView.as_view(), name="event"),
     path("challenges/<slug:code>/dry-run", DryRunView.as_view(), name="challenge-dry-run"),
     path("kpis", KpiListView.as_view(), name="kpis"),
     path("me/events", MeEventsView.as_view(), name="me-events"),

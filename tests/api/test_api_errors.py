@@ -40,6 +40,17 @@ def test_unknown_api_address_is_a_404_in_the_error_format(settings, debug):
     assert (posted.status_code, posted.json()["error"]["code"]) == (404, "not_found")
 
 
+def test_a_control_character_in_an_address_is_a_404():
+    # PostgreSQL text can't hold NUL: looking one up was a database error (500).
+    _key, raw = api_key_create(name="k", scopes=["events:read", "members:read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    for url in ("/api/v1/events/a%00b", "/api/v1/events/%00", "/api/v1/members/%00"):
+        response = client.get(url)
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+    assert client.get("/api/v1/events/no-such-event").status_code == 404  # the route itself
+
+
 def test_an_unhandled_error_is_a_500_in_the_error_format(monkeypatch):
     def boom(self, request):
         raise RuntimeError("bug")

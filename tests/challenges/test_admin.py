@@ -71,6 +71,21 @@ def test_invalid_definition_is_shown_on_the_form_and_saves_nothing(marketer):
     errors = response.context["adminform"].form.errors["definition"]
     assert errors[0].startswith("conditions: unknown field 'event.amout'")
     assert Challenge.objects.count() == 0
+    # Beyond the columns' ranges: a form error naming the key, not a database error (500).
+    for budget, key, limit in (
+        ({"points": 10**19}, "points", 2**63 - 1),
+        ({"coupons": 3_000_000_000}, "coupons", 2**31 - 1),
+    ):
+        huge = {**DEFINITION, "budget": budget}
+        response = client.post(
+            "/admin/challenges/challenge/add/",
+            {"code": "huge", "status": "draft", "definition": json.dumps(huge)},
+        )
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors["definition"] == [
+            f"budget.{key}: Ensure this value is less than or equal to {limit}."
+        ]
+    assert Challenge.objects.count() == 0
 
 
 def test_a_preset_fills_an_empty_definition(marketer):

@@ -78,6 +78,8 @@ def test_batch_reports_each_invalid_item_and_keeps_the_valid_ones():
         event("B-3", member, "no_such_type"),
         {"client_id": "B-4"},
         event("B-1", member, "visit", store_code="TKY01"),
+        "junk",  # not an object: this item's rejection, not the batch's
+        None,
     ]
 
     response = pos.post("/api/v1/events", {"events": batch}, format="json")
@@ -87,7 +89,7 @@ def test_batch_reports_each_invalid_item_and_keeps_the_valid_ones():
     assert (body["accepted"], body["duplicates"], body["rejected"], body["conflicts"]) == (
         1,
         2,
-        3,
+        5,
         1,
     )
     results = [(r["index"], r["client_id"], r["result"]) for r in body["results"]]
@@ -99,10 +101,14 @@ def test_batch_reports_each_invalid_item_and_keeps_the_valid_ones():
         (4, "B-3", "rejected"),
         (5, "B-4", "rejected"),
         (6, "B-1", "duplicate"),
+        (7, "", "rejected"),
+        (8, "", "rejected"),
     ]
     assert body["results"][1]["errors"] == {"store_code": ["No store has this code."]}
     assert body["results"][4]["errors"] == {"type": ["Unknown event type."]}
     assert set(body["results"][5]["errors"]) == {"type", "member_number", "occurred_at"}
+    assert body["results"][7]["errors"] == {"non_field_errors": ["Must be an object."]}
+    assert body["results"][8]["errors"] == {"non_field_errors": ["Must be an object."]}
     assert sorted(Event.objects.values_list("client_id", flat=True)) == ["B-0", "B-1"]
 
 
