@@ -26,10 +26,29 @@ class Line:
     category: str = ""
 
 
-def _same_purchase(purchase: Purchase, *, member: Member, total: int, lines: list[Line]) -> bool:
-    stored = sorted(purchase.lines.values_list("sku", "quantity", "unit_price", "category"))
-    given = sorted((ln.sku, ln.quantity, ln.unit_price, ln.category) for ln in lines)
-    return purchase.member_id == member.pk and purchase.total == total and stored == given
+def _same_purchase(purchase: Purchase, **given) -> bool:
+    """Whether a stored purchase is the one described again (a retry), field by field: the
+    same order number at another store, time or channel is another purchase (a conflict)."""
+    lines = given.pop("lines")
+    stored_lines = sorted(purchase.lines.values_list("sku", "quantity", "unit_price", "category"))
+    given_lines = sorted((ln.sku, ln.quantity, ln.unit_price, ln.category) for ln in lines)
+    stored = (
+        purchase.member_id,
+        purchase.total,
+        purchase.occurred_at,
+        purchase.store_id,
+        purchase.staff_id,
+        purchase.channel,
+    )
+    again = (
+        given["member"].pk,
+        given["total"],
+        given["occurred_at"],
+        given["store"].pk if given["store"] else None,
+        given["staff"].pk if given["staff"] else None,
+        given["channel"],
+    )
+    return stored == again and stored_lines == given_lines
 
 
 @transaction.atomic
@@ -61,9 +80,18 @@ def purchase_record(
             raise InvalidAmount(
                 _("The quantity must be positive."), field=f"lines[{index}].quantity"
             )
+    described = {
+        "member": member,
+        "total": total,
+        "occurred_at": occurred_at,
+        "store": store,
+        "staff": staff,
+        "channel": channel,
+        "lines": lines,
+    }
     existing = Purchase.objects.filter(order_reference=order_reference).first()
     if existing is not None:
-        if _same_purchase(existing, member=member, total=total, lines=lines):
+        if _same_purchase(existing, **described):
             return existing, False
         raise IdempotencyConflict(field="order_reference")
     # Status and tier from the locked row, not the caller's possibly stale copy: a member
@@ -85,7 +113,7 @@ def purchase_record(
     except IntegrityError:
         # A concurrent request recorded the same order first; answer as a replay would.
         existing = Purchase.objects.get(order_reference=order_reference)
-        if _same_purchase(existing, member=member, total=total, lines=lines):
+        if _same_purchase(existing, **described):
             return existing, False
         raise IdempotencyConflict(field="order_reference") from None
     PurchaseLine.objects.bulk_create(
@@ -135,7 +163,8 @@ def purchase_return(
         raise InvalidAmount(_("No purchase has this order reference."), field="order_reference")
     existing = PurchaseReturn.objects.filter(return_reference=return_reference).first()
     if existing is not None:
-        if existing.purchase_id == purchase.pk and existing.amount == amount:
+        same_time = occurred_at is None or existing.occurred_at == occurred_at
+        if existing.purchase_id == purchase.pk and existing.amount == amount and same_time:
             return existing, False
         raise IdempotencyConflict(field="return_reference")
     if amount > purchase.total - purchase.returned_total:

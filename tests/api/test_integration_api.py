@@ -62,6 +62,22 @@ def test_purchase_earns_points_and_replays_identically():
     conflict = client.post("/api/v1/purchases", {**body, "total": 9999}, format="json")
     assert conflict.status_code == 409
     assert list(conflict.json()["error"]["fields"]) == ["order_id"]
+    # The same order number at another store, time, channel or by other staff is another
+    # purchase, not a retry: a conflict, not a silent success.
+    StoreFactory(code="OSA01")
+    StaffFactory(code="ST-8", store=store)
+    for other in (
+        {"store_code": "OSA01"},
+        {"occurred_at": "2026-02-01T10:00:00+09:00"},
+        {"channel": "online"},
+        {"staff_code": "ST-8"},
+    ):
+        answer = client.post("/api/v1/purchases", {**body, **other}, format="json")
+        assert (answer.status_code, answer.json()["error"]["code"]) == (
+            409,
+            "idempotency_conflict",
+        ), other
+    assert Purchase.objects.count() == 1
 
 
 @pytest.mark.parametrize(
@@ -128,6 +144,14 @@ def test_return_reverses_points_and_is_idempotent():
     again = client.post("/api/v1/returns", body, format="json")
     assert (first.status_code, first.json()["points_reversed"]) == (201, 16)
     assert again.json() == first.json()
+    # The same return id at another time is another return: a conflict.
+    elsewhen = client.post(
+        "/api/v1/returns", {**body, "occurred_at": "2026-12-01T10:00:00+09:00"}, format="json"
+    )
+    assert (elsewhen.status_code, elsewhen.json()["error"]["code"]) == (
+        409,
+        "idempotency_conflict",
+    )
     member.refresh_from_db()
     assert member.points_available == 16
     unknown = client.post(
