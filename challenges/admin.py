@@ -95,7 +95,7 @@ class ChallengeForm(forms.ModelForm):
         if status and status != old and status not in TRANSITIONS[old]:
             raise forms.ValidationError(
                 {
-                    "status": _("A %(old)s challenge can't become %(new)s.")
+                    "status": _("A challenge that is %(old)s can't become %(new)s.")
                     % {"old": old, "new": status}
                 }
             )
@@ -468,6 +468,7 @@ class VerificationAdmin(admin.ModelAdmin):
             note=form.cleaned_data["note"],
             user=request.user,
         )
+        obj.refresh_from_db()  # the admin's message names it as decided, not as it was
 
 
 @admin.register(Event)

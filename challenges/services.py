@@ -81,7 +81,7 @@ def challenge_set_status(*, challenge: Challenge, status: str) -> Challenge:
         return challenge
     if status not in TRANSITIONS[challenge.status]:
         raise StatusChangeRefused(
-            _("A %(old)s challenge can't become %(new)s.")
+            _("A challenge that is %(old)s can't become %(new)s.")
             % {"old": challenge.status, "new": status}
         )
     if status == Challenge.Status.ACTIVE:

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 NIGHTLY = "nightly"
 NIGHTLY_CATCH_UP_DAYS = 7
+EARLIEST_DAY = dt.date(2000, 1, 1)  # no recompute before (as the API's times)
 UNIQUE_FIELDS = ["kpi", "segment", "period", "period_start"]
 UPDATE_FIELDS = ["value", "numerator", "denominator", "n", "details", "computed_at"]
 
@@ -362,6 +363,9 @@ def kpis_recompute(
     same name and range that was interrupted resumes after its last finished step; a finished
     one starts over."""
     today = today or timezone.localdate()
+    if start < EARLIEST_DAY:
+        # As the API's times: no programme has data then (1999 wrote rows of zeros).
+        raise KpiRunError("start", f"must not be before {EARLIEST_DAY.isoformat()}")
     if end < start:
         raise KpiRunError("end", f"must not be before the start ({start.isoformat()})")
     if end >= today:

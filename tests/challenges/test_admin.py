@@ -121,11 +121,15 @@ def test_store_staff_approve_a_verification_and_the_points_arrive(staff):
     decided = client.post(
         f"/admin/challenges/verification/{verification.pk}/change/",
         {"decision": "approve", "note": "follow seen on the phone"},
+        follow=True,
     )
+    # The confirmation names it as decided.
+    message = str(next(iter(decided.context["messages"])))
+    assert f">Approved: event {verification.event_id}</a>” was changed successfully." in message
 
     assert listing.status_code == 200
     assert [v.pk for v in listing.context["cl"].result_list] == [verification.pk]
-    assert decided.status_code == 302
+    assert decided.redirect_chain[0][1] == 302
     verification.refresh_from_db()
     assert (verification.status, verification.decided_by) == ("approved", user)
     assert list(

@@ -8,7 +8,12 @@ from rest_framework.exceptions import ValidationError
 
 from challenges.models import Award, Challenge, ChallengeCounter, Event
 from challenges.processing import Batch, _claim, active_rules
-from challenges.services import challenge_create, challenge_revise, challenge_set_status
+from challenges.services import (
+    StatusChangeRefused,
+    challenge_create,
+    challenge_revise,
+    challenge_set_status,
+)
 from loyalty.ledger import ledger_sums
 from loyalty.models import Coupon, LedgerEntry
 from loyalty.models.ledger import EntryKind
@@ -282,6 +287,9 @@ def test_processed_events_are_never_claimed_again():
 
 def test_paused_and_draft_challenges_do_not_fire():
     paused = challenge_create(code="paused", definition=visit_rule("Paused"), status="active")
+    with pytest.raises(StatusChangeRefused) as refused:
+        challenge_set_status(challenge=paused, status="draft")
+    assert str(refused.value.message) == "A challenge that is active can't become draft."
     challenge_set_status(challenge=paused, status="paused")
     challenge_create(code="draft", definition=visit_rule("Draft"))
     member = MemberFactory()

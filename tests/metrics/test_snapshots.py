@@ -313,6 +313,7 @@ def test_nightly_resumes_an_interrupted_night(shop, probe):
     ("kwargs", "field", "message"),
     [
         ({"start": "2026-03-05", "end": "2026-03-04"}, "end", "must not be before the start"),
+        ({"start": "1999-12-31"}, "start", "must not be before 2000-01-01"),
         ({"start": "2026-03-05", "end": "2026-11-01"}, "end", "must be before today (2026-11-01)"),
         ({"kpis": ["members", "nope"]}, "kpis", "unknown KPI 'nope'; known: "),
         ({"kpis": []}, "kpis", "name at least one KPI"),
