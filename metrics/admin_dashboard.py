@@ -81,10 +81,12 @@ class KpiDashboardAdmin(admin.ModelAdmin):
             tables = dashboard.tables()
             name = request.GET.get("table", "")
             if name not in tables:
-                message = gettext("Unknown table %(name)s: use one of %(tables)s.") % {
-                    "name": name,
-                    "tables": ", ".join(tables),
-                }
+                template = (
+                    gettext("The %(name)s table shows the whole programme: use one of %(tables)s.")
+                    if name in PROGRAMME_TABLES
+                    else gettext("Unknown table %(name)s: use one of %(tables)s.")
+                )
+                message = template % {"name": name, "tables": ", ".join(tables)}
                 return _csv_error({"table": [{"message": message}]})
             table = tables[name]
             response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
@@ -207,6 +209,9 @@ def _segment_label(dashboard) -> str:
     if filters.segment:
         return filters.segment
     return gettext("All members")
+
+
+PROGRAMME_TABLES = ("segments", "cohorts", "challenges")  # not for one store's managers
 
 
 def _csv_error(errors: dict) -> HttpResponse:

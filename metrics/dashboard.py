@@ -355,11 +355,9 @@ class Dashboard:
         return [period_label(self.filters.period, s) for s in starts]
 
     def tables(self) -> dict[str, Table]:
-        tables = {
-            "headline": self._headline_table(),
-            "trends": self._trends_table(),
-            "segments": self._segments_table(),
-        }
+        tables = {"headline": self._headline_table(), "trends": self._trends_table()}
+        if self.restricted_store is None:  # the bar charts compare the programme's segments
+            tables["segments"] = self._segments_table()
         if self.cohorts is not None:
             tables["cohorts"] = self._cohorts_table()
         if self.challenge_rows is not None:
