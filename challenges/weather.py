@@ -41,6 +41,7 @@ CONDITIONS = tuple(WeatherObservation.Condition.values)
 PRECISION = Decimal("0.1")
 MAX_PRECIPITATION = Decimal("99999.9")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_PLAIN_NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")  # 12, 12.5, .5: no exponent (1e3)
 
 
 class WeatherImportError(LoyaltyError):
@@ -145,7 +146,10 @@ def weather_csv_rows(stream: TextIO) -> list[dict[str, str]]:
 
 def _clean_row(
     row: Mapping, line: int, stores: dict[str, int], errors: list[str]
-) -> tuple[int, dt.date, str, Decimal] | None:
+) -> tuple[int | None, dt.date | None, tuple[str, Decimal] | None] | None:
+    """(store id, day, (condition, precipitation)) of a row, recording what is wrong in
+    `errors`: the store and day as far as they are right (None otherwise), the values None
+    when anything is wrong; None for a row with more values than columns."""
     extra = [key for key in row if key not in COLUMNS]
     if extra:
         errors.append(
@@ -188,21 +192,23 @@ def _clean_row(
 
     precipitation = None
     if values["precipitation_mm"]:
-        precipitation = _precipitation(values["precipitation_mm"], bad)
+        written = isinstance(row.get("precipitation_mm"), str)
+        precipitation = _precipitation(values["precipitation_mm"], bad, text=written)
 
     if len(errors) > before:
-        return None
+        return store_id, day, None
     assert store_id is not None and day is not None and precipitation is not None
-    return store_id, day, condition, precipitation
+    return store_id, day, (condition, precipitation)
 
 
-def _precipitation(raw: str, bad) -> Decimal | None:
+def _precipitation(raw: str, bad, *, text: bool) -> Decimal | None:
+    """`text`: as written in a file, where a number is plain (12.5): 1e3 is a typo's look."""
     column = "precipitation_mm"
     try:
         value = Decimal(raw)
     except InvalidOperation:
         value = None
-    if value is None or not value.is_finite():
+    if value is None or not value.is_finite() or (text and not _PLAIN_NUMBER.fullmatch(raw)):
         bad(column, _("'%(value)s' is not a number") % {"value": raw})
         return None
     if value < 0:
@@ -239,8 +245,11 @@ def weather_observations_import(*, rows: Iterable[Mapping], source: str) -> Impo
         cleaned = _clean_row(row, line, stores, errors)
         if cleaned is None:
             continue
-        store_id, day, condition, precipitation = cleaned
+        store_id, day, value = cleaned
+        if store_id is None or day is None:
+            continue
         key = (store_id, day)
+        # Checked for rows with other errors too: every problem of the file in one answer.
         if key in first_line:
             errors.append(
                 _("line %(line)d, date: store %(store)s on %(day)s is already on line %(first)d")
@@ -253,7 +262,8 @@ def weather_observations_import(*, rows: Iterable[Mapping], source: str) -> Impo
             )
             continue
         first_line[key] = line
-        wanted[key] = (condition, precipitation)
+        if value is not None:
+            wanted[key] = value
     if errors:
         raise WeatherImportError(messages=errors)
     created, updated, unchanged, _kept = _upsert(wanted, source=source, keep_other_sources=False)

@@ -147,6 +147,7 @@ def test_a_later_import_with_another_value_replaces_the_stored_one(stores):
             "line 2: more values than the columns store_code,date,condition,precipitation_mm",
         ),
         ("TYO01,2026-06-05,rain,NaN", "line 2, precipitation_mm: 'NaN' is not a number"),
+        ("TYO01,2026-06-05,rain,1e3", "line 2, precipitation_mm: '1e3' is not a number"),
         ("TYO01,2026-06-05,rain,Infinity", "line 2, precipitation_mm: 'Infinity' is not a number"),
         (
             "TYO01,2026-06-05,rain,100000",
@@ -176,6 +177,7 @@ def test_one_bad_row_refuses_the_whole_file_and_every_problem_is_listed(stores):
         + "\n"  # line 5: blank inside the file
         + "OSA01,2026-06-05,cloudy,0\n"  # line 6: the same store and day again
         + "OSA01,2026-06-06,rain,wet\n"  # line 7
+        + "OSA01,2026-06-06,clear,0\n"  # line 8: line 7's store and day, line 7 wrong too
     )
 
     with pytest.raises(WeatherImportError) as refused:
@@ -192,6 +194,7 @@ def test_one_bad_row_refuses_the_whole_file_and_every_problem_is_listed(stores):
         "line 5, precipitation_mm: required",
         "line 6, date: store OSA01 on 2026-06-05 is already on line 3",
         "line 7, precipitation_mm: 'wet' is not a number",
+        "line 8, date: store OSA01 on 2026-06-06 is already on line 7",
     ]
     assert observations() == [("TYO01", "2026-06-05", "clear", Decimal("0.0"), "csv")]
 
