@@ -5,6 +5,7 @@ connection sees only what is)."""
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -290,20 +291,26 @@ def test_the_second_connection_gives_up_waiting_on_a_lock_and_the_update_changes
         assert cursor.fetchone() == (None,)
 
 
-def test_a_night_computes_the_award_kpis_alongside_once_the_state_needs_no_other_connection():
-    event_types_ensure_builtin()  # an earlier transactional test's flush removed them
-    ann = member("2026-01-05")
-    buy(ann, "2026-06-10", 1000)
-    member_state_update(today=d("2026-06-10"), rebuild=True)
-    events: list[tuple[str, float, float, str]] = []  # (thread, started, ended, sql)
+def timed_statements() -> tuple[list[tuple[str, float, float, str]], Callable]:
+    """A list of (thread, started, ended, sql), and an execute wrapper filling it."""
+    events: list[tuple[str, float, float, str]] = []
 
     def recorder(execute, sql, params, many, context):
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            name = threading.current_thread().name
-            events.append((name, started, time.perf_counter(), sql))
+            events.append((threading.current_thread().name, started, time.perf_counter(), sql))
+
+    return events, recorder
+
+
+def test_a_night_computes_the_award_kpis_alongside_once_the_state_needs_no_other_connection():
+    event_types_ensure_builtin()  # an earlier transactional test's flush removed them
+    ann = member("2026-01-05")
+    buy(ann, "2026-06-10", 1000)
+    member_state_update(today=d("2026-06-10"), rebuild=True)
+    events, recorder = timed_statements()
 
     with connection.execute_wrapper(recorder):
         kpis_nightly(today=d("2026-06-11"))
@@ -326,16 +333,8 @@ def test_a_rebuild_says_it_is_alone_once_its_second_connection_is_done():
     # this connection still has the state's totals to write, not once the update is over.
     ann = member("2026-01-05")
     buy(ann, "2026-06-10", 1000)
-    events: list[tuple[str, float, float, str]] = []  # (thread, started, ended, sql)
+    events, recorder = timed_statements()
     called: list[tuple[str, float]] = []
-
-    def recorder(execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            name = threading.current_thread().name
-            events.append((name, started, time.perf_counter(), sql))
 
     def alone():
         called.append((threading.current_thread().name, time.perf_counter()))
