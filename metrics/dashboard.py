@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -139,13 +140,23 @@ def _segment_choice(segment: str) -> tuple[str, str]:
     return segment, f"{names.get(dimension, dimension)}: {value_name(segment)}"
 
 
+EARLIEST_DATE, LATEST_DATE = dt.date(2000, 1, 1), dt.date(9998, 12, 31)
+
+
 class DashboardFilterForm(forms.Form):
     period = forms.ChoiceField(label=_("Period"), choices=Period.choices, required=False)
+    # Bounded: the page shifts a period either side of the range (year 10000 was a 500).
     date_from = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(EARLIEST_DATE), MaxValueValidator(LATEST_DATE)],
     )
     date_to = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MinValueValidator(EARLIEST_DATE), MaxValueValidator(LATEST_DATE)],
     )
     store = forms.ChoiceField(label=_("Store"), required=False)
     segment = forms.CharField(label=_("Segment"), required=False, widget=forms.Select)
