@@ -7,6 +7,7 @@ Every variable is listed in ``.env.example`` and docs/configuration.md.
 """
 
 import os
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -26,14 +27,32 @@ def env_bool(name: str, default: bool = False) -> bool:
     return default if value is None else value.strip().lower() in _TRUE
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(
+    name: str, default: int, *, low: int | None = None, high: int | None = None, unit: str = ""
+) -> int:
+    """An integer variable; with `low` and `high`, one outside them refuses to start (a
+    negative expiry stored points expiring before they were earned)."""
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+    if low is not None and high is not None and not low <= number <= high:
+        raise ImproperlyConfigured(f"{name} must be from {low} to {high} ({unit}), got {number}")
+    return number
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF reads it: `<count>/<second|minute|hour|day>` (or s, min, h, d).
+    A malformed one made every throttled request a 500."""
+    value = os.environ.get(name) or default
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 120/min (per s, min, hour or day), got {value!r}"
+        )
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -208,15 +227,21 @@ CELERY_ACCEPT_CONTENT = ["json"]
 
 # --- Loyalty policy -----------------------------------------------------------------------
 LOYALTY_CURRENCY = os.environ.get("LOYALTY_CURRENCY", "JPY")
+if LOYALTY_CURRENCY != "JPY":
+    # Amounts are whole yen throughout (models, labels, the dashboard): another code would
+    # change nothing but the setting.
+    raise ImproperlyConfigured("LOYALTY_CURRENCY must be JPY: other currencies are not supported")
 # Base earn: 1 point per this many currency units, rounded down, then times the tier multiplier.
 LOYALTY_YEN_PER_POINT = env_int("LOYALTY_YEN_PER_POINT", 100)
 # "rolling" = N months after earning; "end_of_following_year" = 31 Dec of the next year.
 LOYALTY_EXPIRY_POLICY = os.environ.get("LOYALTY_EXPIRY_POLICY", "rolling")
-LOYALTY_EXPIRY_MONTHS = env_int("LOYALTY_EXPIRY_MONTHS", 12)
+LOYALTY_EXPIRY_MONTHS = env_int("LOYALTY_EXPIRY_MONTHS", 12, low=1, high=120, unit="months")
 # Purchase points wait this many days (return window) before they can be spent.
-LOYALTY_PENDING_DAYS = env_int("LOYALTY_PENDING_DAYS", 0)
-LOYALTY_EXPIRING_SOON_DAYS = env_int("LOYALTY_EXPIRING_SOON_DAYS", 30)
-LOYALTY_TIER_WINDOW_DAYS = env_int("LOYALTY_TIER_WINDOW_DAYS", 365)
+LOYALTY_PENDING_DAYS = env_int("LOYALTY_PENDING_DAYS", 0, low=0, high=365, unit="days")
+LOYALTY_EXPIRING_SOON_DAYS = env_int(
+    "LOYALTY_EXPIRING_SOON_DAYS", 30, low=0, high=3650, unit="days"
+)
+LOYALTY_TIER_WINDOW_DAYS = env_int("LOYALTY_TIER_WINDOW_DAYS", 365, low=1, high=3650, unit="days")
 if LOYALTY_EXPIRY_POLICY not in {"rolling", "end_of_following_year"}:
     raise ImproperlyConfigured("LOYALTY_EXPIRY_POLICY must be 'rolling' or 'end_of_following_year'")
 if LOYALTY_YEN_PER_POINT < 1:
@@ -237,9 +262,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["loyalty.api.throttling.CallerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "integration": os.environ.get("LOYALTY_THROTTLE_INTEGRATION", "6000/min"),
-        "member": os.environ.get("LOYALTY_THROTTLE_MEMBER", "120/min"),
-        "login": os.environ.get("LOYALTY_THROTTLE_LOGIN", "20/min"),
+        "integration": env_rate("LOYALTY_THROTTLE_INTEGRATION", "6000/min"),
+        "member": env_rate("LOYALTY_THROTTLE_MEMBER", "120/min"),
+        "login": env_rate("LOYALTY_THROTTLE_LOGIN", "20/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -267,12 +292,16 @@ LOGGING = {
     "loggers": {"django": {"handlers": [], "propagate": True}},
 }
 LOYALTY_PHONE_REGION = os.environ.get("LOYALTY_PHONE_REGION", "JP")
-LOYALTY_MEMBER_TOKEN_HOURS = env_int("LOYALTY_MEMBER_TOKEN_HOURS", 720)
+LOYALTY_MEMBER_TOKEN_HOURS = env_int(
+    "LOYALTY_MEMBER_TOKEN_HOURS", 720, low=1, high=87600, unit="hours"
+)
 
 # Challenge engine: public holidays for the time.is_holiday condition field (a country code
 # of the `holidays` package; empty: none), and how many events one worker transaction takes.
 LOYALTY_HOLIDAY_COUNTRY = os.environ.get("LOYALTY_HOLIDAY_COUNTRY", "JP")
-LOYALTY_EVENT_BATCH_SIZE = env_int("LOYALTY_EVENT_BATCH_SIZE", 500)
+LOYALTY_EVENT_BATCH_SIZE = env_int(
+    "LOYALTY_EVENT_BATCH_SIZE", 500, low=1, high=10000, unit="events"
+)
 # Win-back thresholds of the nightly scheduler (challenges/scheduled.py): a win_back event for
 # each member whose last visit or purchase was exactly this many days ago. Challenges that
 # name other numbers (event.payload.days_absent eq / in) add theirs. Empty: only theirs.

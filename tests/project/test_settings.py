@@ -110,10 +110,10 @@ def test_celery_broker_url_wins_over_redis_url(tmp_path):
     assert s["eager"] is False
 
 
-def test_time_zone_and_currency_can_be_changed(tmp_path):
-    s = loaded(tmp_path, TIME_ZONE="Europe/Paris", LOYALTY_CURRENCY="EUR")
+def test_time_zone_can_be_changed(tmp_path):
+    s = loaded(tmp_path, TIME_ZONE="Europe/Paris", LOYALTY_CURRENCY="JPY")
     assert s["time_zone"] == "Europe/Paris" and s["celery_tz"] == "Europe/Paris"
-    assert s["currency"] == "EUR"
+    assert s["currency"] == "JPY"
 
 
 def test_production_without_secret_key_refuses_to_start(tmp_path):
@@ -182,11 +182,37 @@ def test_end_of_following_year_policy_is_accepted(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("LOYALTY_EXPIRY_MONTHS", "twelve"), ("LOYALTY_YEN_PER_POINT", "0")],
+    ("name", "value", "message"),
+    [
+        ("LOYALTY_EXPIRY_MONTHS", "twelve", "must be an integer, got 'twelve'"),
+        ("LOYALTY_YEN_PER_POINT", "0", "must be at least 1"),
+        # Accepted before: points stored expiring before they were earned, tokens issued
+        # already expired, points available before the purchase, a worker claiming nothing.
+        ("LOYALTY_EXPIRY_MONTHS", "-3", "must be from 1 to 120 (months), got -3"),
+        ("LOYALTY_PENDING_DAYS", "-5", "must be from 0 to 365 (days), got -5"),
+        ("LOYALTY_EXPIRING_SOON_DAYS", "-1", "must be from 0 to 3650 (days), got -1"),
+        ("LOYALTY_TIER_WINDOW_DAYS", "0", "must be from 1 to 3650 (days), got 0"),
+        ("LOYALTY_MEMBER_TOKEN_HOURS", "-1", "must be from 1 to 87600 (hours), got -1"),
+        ("LOYALTY_EVENT_BATCH_SIZE", "0", "must be from 1 to 10000 (events), got 0"),
+        # A malformed rate made every throttled request a 500.
+        ("LOYALTY_THROTTLE_MEMBER", "abc", "must be a rate such as 120/min"),
+        ("LOYALTY_THROTTLE_LOGIN", "0/min", "must be a rate such as 120/min"),
+        # Amounts are whole yen throughout: another code changed nothing but the setting.
+        ("LOYALTY_CURRENCY", "EUR", "must be JPY"),
+    ],
 )
-def test_bad_numbers_refuse(tmp_path, name, value):
-    assert name in refused(tmp_path, **{name: value})
+def test_bad_values_refuse_to_start_naming_the_variable(tmp_path, name, value, message):
+    assert refused(tmp_path, **{name: value}).startswith(f"{name} {message}")
+
+
+def test_good_rates_and_bounds_are_accepted(tmp_path):
+    loaded(
+        tmp_path,
+        LOYALTY_THROTTLE_MEMBER="5/second",
+        LOYALTY_THROTTLE_LOGIN="100/hour",
+        LOYALTY_PENDING_DAYS="0",
+        LOYALTY_EXPIRY_MONTHS="120",
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "3601", "soon"])
