@@ -18,8 +18,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from challenges.processing import AWARD_REFERENCE
-from members.admin import member_number_from_search
 from members.models import Member, Store
+from members.numbers import member_number_as_written
 
 from .admin_base import (
     ReadOnlyAdmin,
@@ -60,7 +60,7 @@ class MemberColumnsMixin:
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        number = member_number_from_search(search_term.strip())
+        number = member_number_as_written(search_term.strip())
         if number:
             results = results | queryset.filter(**{self.member_lookup: number})
         return results, may_have_duplicates

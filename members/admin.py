@@ -1,7 +1,6 @@
 """The staff admin for members: find a member from any identifier, see their points and
 history, and act on them through confirmation pages that call the services."""
 
-import re
 import uuid
 
 from django import forms
@@ -35,6 +34,7 @@ from loyalty.selectors import member_balance
 from .api_keys import SCOPES, api_key_create, api_key_revoke
 from .contact import normalize_email, normalize_phone
 from .models import ApiKey, HomeStoreChange, Member, Staff, Store, Tier, TierChange, Visit
+from .numbers import member_number_as_written
 from .services import (
     member_home_store_change,
     member_register,
@@ -45,13 +45,6 @@ from .services import (
 # How many ledger entries the member page shows; the rest are one link away.
 LEDGER_INLINE_LIMIT = 20
 CONTACT_FIELDS = ("name", "email", "phone")
-_CARD_SEPARATORS = re.compile(r"[\s\-]")
-
-
-def member_number_from_search(term: str) -> str | None:
-    """A member number as read off a card ("1234 5678 9012 3456" or with dashes)."""
-    digits = _CARD_SEPARATORS.sub("", term)
-    return digits if digits.isdigit() and 12 <= len(digits) <= 16 else None
 
 
 @admin.register(Store)
@@ -340,7 +333,7 @@ class MemberAdmin(admin.ModelAdmin):
         if not term:
             return results, may_have_duplicates
         exact = Q()
-        number = member_number_from_search(term)
+        number = member_number_as_written(term)
         if number:
             exact |= Q(member_number=number)
         try:

@@ -12,6 +12,7 @@ from loyalty.errors import LoyaltyError
 from .contact import normalize_email
 from .credentials import credential_matches, credential_new, credential_prefix
 from .models import Member, MemberToken
+from .numbers import member_number_as_written
 
 
 class LoginFailed(LoyaltyError):
@@ -25,7 +26,9 @@ class LoginFailed(LoyaltyError):
 def member_token_login(*, login: str, password: str) -> tuple[MemberToken, str]:
     """Log in with a member number or e-mail and the app password; returns (token, raw)."""
     login = login.strip()
-    lookup = {"member_number": login} if login.isdigit() else {"email": normalize_email(login)}
+    # A member number may be typed as printed on the card, with spaces or dashes.
+    number = member_number_as_written(login) or (login if login.isdigit() else None)
+    lookup = {"member_number": number} if number else {"email": normalize_email(login)}
     member = Member.objects.select_related("user").filter(**lookup).first()
     if (
         member is None

@@ -3,6 +3,7 @@
 Random rather than sequential so a number cannot be guessed from another member's.
 """
 
+import re
 import secrets
 
 MEMBER_NUMBER_LENGTH = 16
@@ -33,3 +34,13 @@ def generate_member_number() -> str:
     rest = "".join(str(secrets.randbelow(10)) for _ in range(MEMBER_NUMBER_LENGTH - 2))
     payload = first + rest
     return payload + luhn_check_digit(payload)
+
+
+_CARD_SEPARATORS = re.compile(r"[\s\-]")
+
+
+def member_number_as_written(text: str) -> str | None:
+    """A member number as read off a card ("1234 5678 9012 3456" or with dashes), or None
+    when `text` is not one."""
+    digits = _CARD_SEPARATORS.sub("", text)
+    return digits if digits.isdigit() and 12 <= len(digits) <= 16 else None

@@ -86,6 +86,11 @@ def member_password_change(
     user = member.user
     if user is None or not user.is_active or not user.check_password(current_password):
         raise WrongPassword()
+    if new_password == current_password:
+        # Nothing would change, yet the member's other devices would be logged out.
+        raise WeakPassword(
+            _("Choose a password different from the current one."), field="new_password"
+        )
     password_check_strength(password=new_password, user=user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password"])

@@ -41,6 +41,11 @@ def test_login_by_number_or_email_and_failures_look_the_same():
     member = member_with_login(email="hanako@example.com")
     assert token_for(member).startswith("mt_")
     assert token_for(member, login="Hanako@Example.com").startswith("mt_")
+    # The number as printed on the card, in groups of four, with spaces or dashes.
+    n = member.member_number
+    for sep in (" ", "-"):
+        printed = sep.join(n[i : i + 4] for i in range(0, len(n), 4))
+        assert token_for(member, login=printed).startswith("mt_")
     wrong = APIClient().post(
         "/api/v1/auth/token", {"login": member.member_number, "password": "nope"}, format="json"
     )

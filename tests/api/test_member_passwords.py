@@ -150,6 +150,12 @@ def test_change_password_keeps_this_session_and_ends_the_others():
             {"current_password": ["The current password is wrong."]},
         ),
         (
+            # The same again: nothing would change but the other devices' logout.
+            {"current_password": PASSWORD, "new_password": PASSWORD},
+            "weak_password",
+            {"new_password": ["Choose a password different from the current one."]},
+        ),
+        (
             {"current_password": PASSWORD, "new_password": "qwerty"},
             "weak_password",
             {
