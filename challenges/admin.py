@@ -221,6 +221,11 @@ class ChallengeAdmin(admin.ModelAdmin):
     fields = ["code", "status", "start_from_preset", "definition", "versions_list"]
     change_form_template = "admin/challenges/challenge/change_form.html"
 
+    def get_fields(self, request, obj=None):
+        # A preset fills a new challenge's empty definition: an existing one has its own.
+        fields = super().get_fields(request, obj)
+        return fields if obj is None else [f for f in fields if f != "start_from_preset"]
+
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("current_version", "counter")
 

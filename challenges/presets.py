@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True)
 class Preset:
     key: str
-    title: str
+    title: str  # translated when shown
     params: dict[str, Any]  # parameter -> default (None: required)
 
     def definition(self, **given) -> dict:
@@ -174,30 +175,32 @@ PRESETS = {
     p.key: p
     for p in [
         Preset(
-            "first_purchase_of_product", "First purchase of a product", {"sku": None, "points": 100}
+            "first_purchase_of_product",
+            _("First purchase of a product"),
+            {"sku": None, "points": 100},
         ),
         Preset(
             "staff_ambassador",
-            "Purchase served by a staff member",
+            _("Purchase served by a staff member"),
             {"staff_code": None, "points": 50},
         ),
         Preset(
             "sns_follow",
-            "Follow the store on SNS",
+            _("Follow the store on SNS"),
             {"platform": "instagram", "account": None, "points": 100},
         ),
-        Preset("survey_answered", "Answer a survey", {"survey": None, "points": 30}),
-        Preset("event_attendance", "Attend an event", {"event_code": None, "points": 200}),
-        Preset("rainy_day_visit", "Visit a store on a rainy day", {"points": 50}),
+        Preset("survey_answered", _("Answer a survey"), {"survey": None, "points": 30}),
+        Preset("event_attendance", _("Attend an event"), {"event_code": None, "points": 200}),
+        Preset("rainy_day_visit", _("Visit a store on a rainy day"), {"points": 50}),
         Preset(
-            "visit_three_times_a_month", "Visit 3 times this month", {"visits": 3, "points": 150}
+            "visit_three_times_a_month", _("Visit 3 times this month"), {"visits": 3, "points": 150}
         ),
-        Preset("birthday_double_points", "Birthday month double points", {"factor": 2}),
-        Preset("birthday_gift", "Birthday gift (points on the birthday)", {"points": 500}),
-        Preset("membership_anniversary", "Membership anniversary bonus", {"points": 300}),
+        Preset("birthday_double_points", _("Birthday month double points"), {"factor": 2}),
+        Preset("birthday_gift", _("Birthday gift (points on the birthday)"), {"points": 500}),
+        Preset("membership_anniversary", _("Membership anniversary bonus"), {"points": 300}),
         Preset(
             "win_back",
-            "Win back after 60 days away",
+            _("Win back after 60 days away"),
             {"days": 60, "points": 200, "coupon_template": ""},
         ),
     ]

@@ -102,7 +102,15 @@ def test_a_preset_fills_an_empty_definition(marketer):
     assert response.status_code == 302
     version = Challenge.objects.get(code="rain").current_version
     assert (version.name, version.triggers) == ("Rainy day visit", ["visit"])
-    assert Challenge.objects.get(code="rain").preset == "rainy_day_visit"
+    challenge = Challenge.objects.get(code="rain")
+    assert challenge.preset == "rainy_day_visit"
+    # The picker is for adding only; its choices speak the admin's language.
+    change = client.get(f"/admin/challenges/challenge/{challenge.pk}/change/")
+    assert change.status_code == 200
+    assert 'name="start_from_preset"' not in change.content.decode()
+    add = client.get("/admin/challenges/challenge/add/", HTTP_ACCEPT_LANGUAGE="ja")
+    choices = dict(add.context["adminform"].form.fields["start_from_preset"].choices)
+    assert str(choices["rainy_day_visit"]) == "雨の日に来店"
 
 
 def test_store_staff_approve_a_verification_and_the_points_arrive(staff):
