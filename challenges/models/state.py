@@ -162,4 +162,7 @@ class Verification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_status_display()}: event {self.event_id}"
+        return _("%(status)s: event %(event)s") % {
+            "status": self.get_status_display(),
+            "event": self.event_id,
+        }

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.contrib.admin.sites import site
+from django.utils import translation
 
 from challenges.models import Challenge, ChallengeVersion, EventType, Verification
 from challenges.processing import events_process_pending
@@ -134,6 +135,9 @@ def test_store_staff_approve_a_verification_and_the_points_arrive(staff):
     # The confirmation names it as decided.
     message = str(next(iter(decided.context["messages"])))
     assert f">Approved: event {verification.event_id}</a>” was changed successfully." in message
+    verification.refresh_from_db()
+    with translation.override("ja"):
+        assert str(verification) == f"承認済み: イベント {verification.event_id}"
 
     assert listing.status_code == 200
     assert [v.pk for v in listing.context["cl"].result_list] == [verification.pk]
