@@ -399,7 +399,11 @@ class EventTypeForm(forms.ModelForm):
 @admin.register(EventType)
 class EventTypeAdmin(admin.ModelAdmin):
     form = EventTypeForm
-    list_display = ["code", "name", "builtin", "member_app"]
+    list_display = ["code", "display_name", "builtin", "member_app"]
+
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, obj):
+        return obj.display_name
 
     def get_readonly_fields(self, request, obj=None):
         return ["code", "payload_schema"] if obj is not None and obj.builtin else []

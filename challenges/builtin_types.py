@@ -6,13 +6,17 @@ Installed by migrations 0002 and 0004 (birthday, anniversary, win_back: the sche
 again (a test flush).
 """
 
+from django.utils.translation import gettext_noop
+
+# Names marked for translation: the admin shows a built-in type's name in the user's
+# language (EventType.display_name); the database keeps the English one.
 BUILTIN = [
-    ("purchase", "Purchase", False, {}),
-    ("return", "Return", False, {}),
-    ("visit", "Store visit (check-in)", False, {"type": "object"}),
+    ("purchase", gettext_noop("Purchase"), False, {}),
+    ("return", gettext_noop("Return"), False, {}),
+    ("visit", gettext_noop("Store visit (check-in)"), False, {"type": "object"}),
     (
         "sns_follow",
-        "SNS follow",
+        gettext_noop("SNS follow"),
         True,
         {
             "type": "object",
@@ -32,7 +36,7 @@ BUILTIN = [
     # keys with events:write may still send it.
     (
         "survey_answered",
-        "Survey answered",
+        gettext_noop("Survey answered"),
         False,
         {
             "type": "object",
@@ -46,7 +50,7 @@ BUILTIN = [
     ),
     (
         "event_attendance",
-        "Event attendance",
+        gettext_noop("Event attendance"),
         True,
         {
             "type": "object",
@@ -55,10 +59,15 @@ BUILTIN = [
             "additionalProperties": False,
         },
     ),
-    ("app_open", "App opened", True, {"type": "object", "additionalProperties": False}),
+    (
+        "app_open",
+        gettext_noop("App opened"),
+        True,
+        {"type": "object", "additionalProperties": False},
+    ),
     (
         "referral",
-        "Referral",
+        gettext_noop("Referral"),
         False,
         {
             "type": "object",
@@ -67,11 +76,11 @@ BUILTIN = [
             "additionalProperties": False,
         },
     ),
-    ("profile_completed", "Profile completed", False, {"type": "object"}),
+    ("profile_completed", gettext_noop("Profile completed"), False, {"type": "object"}),
     # Created by the nightly scheduler (challenges/scheduled.py), never by members.
     (
         "birthday",
-        "Birthday",
+        gettext_noop("Birthday"),
         False,
         {
             "type": "object",
@@ -82,7 +91,7 @@ BUILTIN = [
     ),
     (
         "anniversary",
-        "Membership anniversary",
+        gettext_noop("Membership anniversary"),
         False,
         {
             "type": "object",
@@ -93,7 +102,7 @@ BUILTIN = [
     ),
     (
         "win_back",
-        "Win-back (days since the last visit or purchase)",
+        gettext_noop("Win-back (days since the last visit or purchase)"),
         False,
         {
             "type": "object",

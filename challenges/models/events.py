@@ -6,6 +6,7 @@ pending ones, evaluate them and mark them processed in the transaction that writ
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -36,6 +37,12 @@ class EventType(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def display_name(self) -> str:
+        """The name in the user's language for a built-in type (their names are in the
+        translation catalogue: challenges/builtin_types.py); as entered otherwise."""
+        return gettext(self.name) if self.builtin else self.name
 
 
 class Event(models.Model):

@@ -158,6 +158,16 @@ def test_store_staff_approve_a_verification_and_the_points_arrive(staff):
     )
 
 
+def test_built_in_event_type_names_are_shown_in_the_users_language(marketer):
+    client, _user = marketer
+    EventType.objects.create(code="quiz", name="Quiz night")
+    listing = client.get("/admin/challenges/eventtype/", HTTP_ACCEPT_LANGUAGE="ja")
+    html = listing.content.decode()
+    assert "アプリ起動" in html and "App opened" not in html  # built-in: translated
+    assert "Quiz night" in html  # a marketer's own: as entered
+    assert EventType.objects.get(code="app_open").name == "App opened"  # stored in English
+
+
 def test_custom_event_type_schema_is_checked(marketer):
     client, _user = marketer
     bad = client.post(
