@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("web", "worker", "beat")
-ENV_FUNCTIONS = {"env_bool", "env_int", "env_list"}
+ENV_FUNCTIONS = {"env_bool", "env_int", "env_list", "env_rate"}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def command_words(service: dict) -> list[str]:
 
 def settings_env_names() -> set[str]:
     """Names of the environment variables loyalty/settings.py reads, found in its syntax tree:
-    os.environ.get("X") / os.environ["X"] / os.getenv("X") / env_bool|env_int|env_list("X")
+    os.environ.get("X") / os.environ["X"] / os.getenv("X") / env_bool|env_int|env_list|env_rate("X")
     and env="X" keywords (dj_database_url.config)."""
     tree = ast.parse((ROOT / "loyalty" / "settings.py").read_text())
     readers = {"os.environ.get", "os.getenv", *ENV_FUNCTIONS}
