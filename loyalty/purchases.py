@@ -26,12 +26,10 @@ class Line:
     category: str = ""
 
 
-def _same_purchase(purchase: Purchase, **given) -> bool:
-    """Whether a stored purchase is the one described again (a retry), field by field: the
-    same order number at another store, time or channel is another purchase (a conflict)."""
-    lines = given.pop("lines")
-    stored_lines = sorted(purchase.lines.values_list("sku", "quantity", "unit_price", "category"))
-    given_lines = sorted((ln.sku, ln.quantity, ln.unit_price, ln.category) for ln in lines)
+def _same_purchase(purchase: Purchase, described: tuple, lines: list[Line]) -> bool:
+    """Whether a stored purchase is the one `described` again (a retry: member id, total,
+    time, store id, staff id, channel, and the lines): the same order number at another
+    store, time or channel is another purchase (a conflict)."""
     stored = (
         purchase.member_id,
         purchase.total,
@@ -40,15 +38,9 @@ def _same_purchase(purchase: Purchase, **given) -> bool:
         purchase.staff_id,
         purchase.channel,
     )
-    again = (
-        given["member"].pk,
-        given["total"],
-        given["occurred_at"],
-        given["store"].pk if given["store"] else None,
-        given["staff"].pk if given["staff"] else None,
-        given["channel"],
-    )
-    return stored == again and stored_lines == given_lines
+    stored_lines = sorted(purchase.lines.values_list("sku", "quantity", "unit_price", "category"))
+    given_lines = sorted((ln.sku, ln.quantity, ln.unit_price, ln.category) for ln in lines)
+    return stored == described and stored_lines == given_lines
 
 
 @transaction.atomic
@@ -80,18 +72,17 @@ def purchase_record(
             raise InvalidAmount(
                 _("The quantity must be positive."), field=f"lines[{index}].quantity"
             )
-    described = {
-        "member": member,
-        "total": total,
-        "occurred_at": occurred_at,
-        "store": store,
-        "staff": staff,
-        "channel": channel,
-        "lines": lines,
-    }
+    described = (
+        member.pk,
+        total,
+        occurred_at,
+        store.pk if store else None,
+        staff.pk if staff else None,
+        channel,
+    )
     existing = Purchase.objects.filter(order_reference=order_reference).first()
     if existing is not None:
-        if _same_purchase(existing, **described):
+        if _same_purchase(existing, described, lines):
             return existing, False
         raise IdempotencyConflict(field="order_reference")
     # Status and tier from the locked row, not the caller's possibly stale copy: a member
@@ -113,7 +104,7 @@ def purchase_record(
     except IntegrityError:
         # A concurrent request recorded the same order first; answer as a replay would.
         existing = Purchase.objects.get(order_reference=order_reference)
-        if _same_purchase(existing, **described):
+        if _same_purchase(existing, described, lines):
             return existing, False
         raise IdempotencyConflict(field="order_reference") from None
     PurchaseLine.objects.bulk_create(

@@ -325,15 +325,19 @@ if LOYALTY_OPEN_METEO_TIMEOUT < 1:
 # a purchase; the repeat rate looks at this many months; LTV = AOV x LOYALTY_MARGIN (gross
 # profit share, 0-1) x purchases per year x retention years (1 / annual churn, at most
 # LOYALTY_LTV_MAX_YEARS).
-LOYALTY_CHURN_LAPSE_DAYS = env_int("LOYALTY_CHURN_LAPSE_DAYS", 180)
-LOYALTY_REPEAT_MONTHS = env_int("LOYALTY_REPEAT_MONTHS", 12)
-LOYALTY_LTV_MAX_YEARS = env_int("LOYALTY_LTV_MAX_YEARS", 10)
+LOYALTY_CHURN_LAPSE_DAYS = env_int("LOYALTY_CHURN_LAPSE_DAYS", 180, low=1, high=3650, unit="days")
+LOYALTY_REPEAT_MONTHS = env_int("LOYALTY_REPEAT_MONTHS", 12, low=1, high=120, unit="months")
+LOYALTY_LTV_MAX_YEARS = env_int("LOYALTY_LTV_MAX_YEARS", 10, low=1, high=100, unit="years")
 # PostgreSQL's work_mem (megabytes) for the KPI runs' statements: enough to hash a year of
 # purchases' member ids rather than probe them row by row (the server default is 4 MB).
-LOYALTY_KPI_WORK_MEM_MB = env_int("LOYALTY_KPI_WORK_MEM_MB", 256)
+LOYALTY_KPI_WORK_MEM_MB = env_int(
+    "LOYALTY_KPI_WORK_MEM_MB", 256, low=4, high=65536, unit="megabytes"
+)
 # How long (seconds) the KPI runs' second database connection waits on a lock before the
 # run fails (metrics.second_connection): it reads only the books, which nothing locks for long.
-LOYALTY_KPI_LOCK_TIMEOUT_S = env_int("LOYALTY_KPI_LOCK_TIMEOUT_S", 60)
+LOYALTY_KPI_LOCK_TIMEOUT_S = env_int(
+    "LOYALTY_KPI_LOCK_TIMEOUT_S", 60, low=1, high=3600, unit="seconds"
+)
 _margin = os.environ.get("LOYALTY_MARGIN", "") or "0.30"
 try:
     LOYALTY_MARGIN = Decimal(_margin)
@@ -341,13 +345,3 @@ except InvalidOperation as exc:
     raise ImproperlyConfigured(f"LOYALTY_MARGIN must be a decimal number, got {_margin!r}") from exc
 if not (LOYALTY_MARGIN.is_finite() and 0 <= LOYALTY_MARGIN <= 1):
     raise ImproperlyConfigured(f"LOYALTY_MARGIN must be between 0 and 1, got {_margin!r}")
-if not 1 <= LOYALTY_CHURN_LAPSE_DAYS <= 3650:
-    raise ImproperlyConfigured("LOYALTY_CHURN_LAPSE_DAYS must be from 1 to 3650 (days)")
-if not 1 <= LOYALTY_REPEAT_MONTHS <= 120:
-    raise ImproperlyConfigured("LOYALTY_REPEAT_MONTHS must be from 1 to 120 (months)")
-if not 1 <= LOYALTY_LTV_MAX_YEARS <= 100:
-    raise ImproperlyConfigured("LOYALTY_LTV_MAX_YEARS must be from 1 to 100 (years)")
-if not 4 <= LOYALTY_KPI_WORK_MEM_MB <= 65536:
-    raise ImproperlyConfigured("LOYALTY_KPI_WORK_MEM_MB must be from 4 to 65536 (megabytes)")
-if not 1 <= LOYALTY_KPI_LOCK_TIMEOUT_S <= 3600:
-    raise ImproperlyConfigured("LOYALTY_KPI_LOCK_TIMEOUT_S must be from 1 to 3600 (seconds)")
