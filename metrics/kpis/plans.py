@@ -32,3 +32,23 @@ def kpi_plans(*, index_scans: bool = False) -> Iterator[None]:
             else:
                 cursor.execute("SET LOCAL enable_indexscan = off")
         yield
+
+
+@contextmanager
+def planner_settings(**values: str) -> Iterator[None]:
+    """PostgreSQL only: planner settings (`enable_nestloop="off"`, ...) for the statements
+    run in the block, in the open transaction; the earlier values come back after it."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        earlier = {}
+        for name, value in values.items():
+            cursor.execute(
+                "SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value]
+            )
+            earlier[name] = cursor.fetchone()[0]
+    yield  # a failed statement aborts the transaction, and its settings go with it
+    with connection.cursor() as cursor:
+        for name, value in earlier.items():
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])

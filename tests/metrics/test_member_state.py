@@ -37,7 +37,7 @@ from metrics.periods import PERIODS
 from metrics.snapshots import kpis_compute, kpis_nightly, window_containing
 from tests.members.factories import StoreFactory, TierFactory
 
-from .kpi_support import at, buy, give_back, member, withdraw
+from .kpi_support import at, buy, d, give_back, member, withdraw
 
 pytestmark = pytest.mark.django_db
 
@@ -318,3 +318,53 @@ def test_the_state_command_checks_and_rebuilds():
     assert lines[0] == "Member state rebuilt at 2026-03-10: 2 members."
     assert lines[2] == "It equals the books."
     assert MemberState.objects.get(member=who).y_net == Decimal(3000)
+
+
+def test_active_spans_merge_each_members_purchases_and_clip_them_to_the_membership():
+    """The kept spans, worked out by hand (lapse 180 days: a purchase at X makes its member
+    active on (X, X + 180 days], until a full return, within the membership)."""
+    from metrics.models import MemberActiveSpan
+
+    lapse = dt.timedelta(days=180)
+    # Two purchases 180 days apart to the hour touch: one span.
+    ann = member("2025-01-01")
+    buy(ann, "2025-01-10")
+    buy(ann, "2025-07-09")  # 2025-01-10 12:00 + 180 days
+    # A day more and they are two spans.
+    ben = member("2025-01-01")
+    buy(ben, "2025-01-10")
+    buy(ben, "2025-07-10")
+    # A purchase returned in full ends its interval at the return. One inside a longer
+    # interval changes nothing (the span reaches the longest end, not the last one); one
+    # alone ends its span, and the next purchase starts another.
+    cam = member("2025-01-01")
+    buy(cam, "2025-02-01")
+    give_back(buy(cam, "2025-02-05", 500), "2025-02-06", 500)
+    give_back(buy(cam, "2025-09-01", 700), "2025-09-03", 700)
+    buy(cam, "2025-09-10")
+    # A purchase before the member joined (recorded with its own time) counts from the
+    # join; a withdrawal ends the span.
+    dot = member("2025-03-01", hour=9)
+    buy(dot, "2025-02-20")
+    buy(dot, "2025-04-01")
+    withdraw(dot, "2025-05-01", hour=18)
+
+    member_state_update(today=dt.date(2026, 3, 1), rebuild=True)
+
+    kept = sorted(
+        (who, starts, ends)
+        for who, starts, ends in MemberActiveSpan.objects.values_list(
+            "member_id", "starts_at", "ends_at"
+        )
+    )
+    expected = [
+        (ann.pk, at(d("2025-01-10")), at(d("2025-07-09")) + lapse),
+        (ben.pk, at(d("2025-01-10")), at(d("2025-01-10")) + lapse),
+        (ben.pk, at(d("2025-07-10")), at(d("2025-07-10")) + lapse),
+        (cam.pk, at(d("2025-02-01")), at(d("2025-02-01")) + lapse),
+        (cam.pk, at(d("2025-09-01")), at(d("2025-09-03"), 15)),
+        (cam.pk, at(d("2025-09-10")), at(d("2025-09-10")) + lapse),
+        (dot.pk, at(d("2025-03-01"), 9), at(d("2025-05-01"), 18)),
+    ]
+    assert kept == sorted(expected)
+    assert member_state_differences(dt.date(2026, 3, 1)) == []
