@@ -92,7 +92,7 @@ from .models import (
     MemberStateMark,
 )
 from .periods import PERIODS
-from .second_connection import alongside, alongside_then, can_run_alongside
+from .second_connection import alongside, alongside_steps, alongside_then, can_run_alongside
 
 TOUCHED = "kpi_state_touched"
 TOUCHED_SPANS = "kpi_state_touched_spans"  # those of them whose active spans may differ
@@ -104,6 +104,8 @@ LATE = "kpi_state_late"
 SPANS = "kpi_state_spans"
 BASES = "kpi_state_bases_new"
 ACTIVE = "kpi_state_active"
+POINTS = "kpi_state_points"  # a rebuild's points outstanding and expiry facts
+EXPIRY = "kpi_state_expiry"
 # Committed tables: a rebuild's second connection writes them.
 SPANS_STAGED = "kpi_state_spans_staged"
 CHANNELS_STAGED = "kpi_state_channels_staged"
@@ -313,13 +315,21 @@ def _recompute(
                 if alone is not None:
                     alone()
 
-        with alongside_then(
-            partial(_stage_spans_and_bases, today, concurrent=concurrent),
+        # Its points and expiry facts come first: the rows need them as soon as this
+        # connection has the channel facts.
+        with alongside_steps(
+            partial(_stage_facts, today, concurrent=concurrent),
+            lambda _facts: _stage_spans_and_bases(today, concurrent=concurrent),
             sums_then_alone,
             concurrent=concurrent,
-        ) as (staged, staged_sums):
+        ) as (facts, staged, staged_sums):
             return _recompute_with(
-                today, among=None, mark=None, staged=staged, staged_sums=staged_sums
+                today,
+                among=None,
+                mark=None,
+                staged=staged,
+                staged_sums=staged_sums,
+                facts=facts,
             )
     if not concurrent:
         return _recompute_with(today, among=among, mark=mark, staged=None, alone=alone)
@@ -361,6 +371,30 @@ def _stage_spans_and_bases(today: dt.date, *, concurrent: bool) -> tuple[str, st
         return _stage(today, temporary=True)
     with _second_connection_plans(index_scans=False):
         return _stage(today, temporary=False)
+
+
+def _stage_facts(today: dt.date, *, concurrent: bool) -> tuple[str, str]:
+    """Everyone's points outstanding and points expired in the current periods at `today`
+    (the state rows' facts that read the ledger) as two tables; their names. On a second
+    connection (`concurrent`): committed unlogged tables; otherwise temporary ones."""
+    at = local_midnight(today)
+    tables = (
+        (POINTS, outstanding_facts(at, None)),
+        (EXPIRY, _expiry_facts(today, at, None)),
+    )
+    if not concurrent:
+        for table, query in tables:
+            create_temporary(table, query, analyze=BY_MEMBER)
+        return POINTS, EXPIRY
+    with _second_connection_plans(index_scans=False), connection.cursor() as cursor:
+        staged = []
+        for table, (sql, params) in tables:
+            table = f"{table}_staged"
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")  # one a failed rebuild left
+            cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}", params)
+            cursor.execute(f"ANALYZE {table} (member_id)")  # read by member
+            staged.append(table)
+    return tuple(staged)
 
 
 def _staged_sums(today: dt.date, tables: tuple[str, str], *, concurrent: bool) -> Sums:
@@ -494,6 +528,7 @@ def _recompute_with(
     rows=None,
     old_sums=None,
     staged_sums=None,
+    facts=None,
     alone=None,
 ) -> int:
     """`staged`: a function giving the names of the tables of the members' spans and (in a
@@ -539,7 +574,9 @@ def _recompute_with(
         # A rebuild fills emptied tables: their indexes are built once, after the rows.
         loading = indexes_built_after(*_STATE_TABLES) if among is None else nullcontext()
         with loading:
-            members = _write_rows(cursor, today, starts, among, staged, channel_facts, row_table)
+            members = _write_rows(
+                cursor, today, starts, among, staged, channel_facts, row_table, facts=facts
+            )
         if among is None and connection.vendor == "postgresql":
             # A rebuild rewrote every table: planned on the old statistics (or none, before
             # autovacuum came by), LTV's churn probed the state once per member per worker
@@ -556,6 +593,9 @@ def _recompute_with(
         totals_compact()
     if rows is not None:
         for table in (channel_facts, row_table):
+            drop_temporary(table)
+    if facts is not None:
+        for table in facts():
             drop_temporary(table)
     if staged is not None:  # read to the end (their sums too)
         for table in staged():
@@ -592,6 +632,8 @@ def _write_rows(
     staged,
     channels: str,
     row_table: str = ROWS,
+    *,
+    facts=None,
 ) -> int:
     """Insert the recomputed members' rows (their old ones gone; a night's from table
     `row_table`), their spans, channel rows (from their facts in table `channels`) and, in a
@@ -604,7 +646,7 @@ def _write_rows(
         # Everyone's rows go straight into the emptied table (a temporary table of them,
         # some 800 MB at a million members, would be written and read again), and the
         # spans and channel rows read it.
-        rows_sql, rows_params = _rows(today, local_midnight(today), None, channels)
+        rows_sql, rows_params = _rows(today, local_midnight(today), None, channels, facts())
         cursor.execute(
             f"INSERT INTO {state} ({names}) SELECT {names} FROM ({rows_sql}) r",  # noqa: S608
             rows_params,
@@ -892,9 +934,16 @@ def _channel_facts(at: dt.datetime, starts: dict[str, dt.date], among) -> tuple[
     return compiled(purchases.values("member_id", "channel").annotate(**sums))
 
 
-def _rows(today: dt.date, at: dt.datetime, among, channels: str = CHANNELS) -> tuple[str, list]:
+def _rows(
+    today: dt.date,
+    at: dt.datetime,
+    among,
+    channels: str = CHANNELS,
+    facts: tuple[str, str] | None = None,
+) -> tuple[str, list]:
     """The state rows at `today` of the members in `among` (None: everyone), with their
-    channel facts from table `channels`."""
+    channel facts from table `channels`, and their points and expiry facts from the tables
+    `facts` names (None: read here)."""
     q = connection.ops.quote_name
     new_stage = at - dt.timedelta(days=NEW_MEMBER_DAYS)
     members = members_at(today - _DAY, DIMENSIONS, among).annotate(
@@ -909,7 +958,12 @@ def _rows(today: dt.date, at: dt.datetime, among, channels: str = CHANNELS) -> t
         ),
     )
     members_sql, members_params = compiled(members)
-    points_sql, points_params = outstanding_facts(at, among)
+    if facts is None:
+        points_sql, points_params = outstanding_facts(at, among)
+        expiry_sql, expiry_params = _expiry_facts(today, at, among)
+    else:
+        points_sql, expiry_sql = (f"SELECT * FROM {table}" for table in facts)  # noqa: S608
+        points_params, expiry_params = [], []
     starts = state_windows(today)
     per_member = ", ".join(f"SUM({q(c)}) AS {q(c)}" for c in ("recent", *PURCHASE_COLUMNS))
     per_member += ", MAX(last_at) AS last_at"
@@ -929,7 +983,6 @@ def _rows(today: dt.date, at: dt.datetime, among, channels: str = CHANNELS) -> t
             value = f"CASE WHEN {value} > 0 THEN 1 ELSE 0 END"
         values.append(f"{value} AS {q(c)}")
     purchase_values = ", ".join(values)
-    expiry_sql, expiry_params = _expiry_facts(today, at, among)
     sql = (
         f"SELECT m.{q('id')} AS member_id, %s AS version, "  # noqa: S608
         + ", ".join(f"m.{q(f'd_{name}')} AS {q(f'd_{name}')}" for name in DIMENSIONS)

@@ -19,6 +19,7 @@ committed tables that the caller reads and drops.
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -53,38 +54,52 @@ def alongside_then(
     """`alongside` for two pieces of work one after the other, `then` taking what `work`
     returned: the block gets each one's result as soon as it is there (on a second
     connection, `work`'s is handed over while `then` runs on)."""
+    with alongside_steps(work, *([] if then is None else [then]), concurrent=concurrent) as got:
+        yield got[0], (got[1] if then is not None else _nothing)
+
+
+def _nothing() -> None:
+    return None
+
+
+@contextmanager
+def alongside_steps(
+    work: Callable[[], object], *then: Callable[[object], object], concurrent: bool
+) -> Iterator[tuple[Callable[[], object], ...]]:
+    """`alongside` for pieces of work one after the other, each of `then` taking what the
+    one before returned: the block gets a function per piece giving its result as soon as
+    it is there (on a second connection, each is handed over while the next ones run on;
+    a piece that raised raises from its function and from the later pieces' ones)."""
+    steps = [lambda _previous: work(), *then]
     if not concurrent:
-        done: dict[str, object] = {}
+        done: list[object] = []
 
-        def first() -> T:
-            if "work" not in done:
-                done["work"] = work()
-            return done["work"]
+        def upto(index: int) -> object:
+            while len(done) <= index:
+                done.append(steps[len(done)](done[-1] if done else None))
+            return done[index]
 
-        def second() -> U:
-            if "then" not in done:
-                done["then"] = then(first())
-            return done["then"]
-
-        yield first, second
+        yield tuple(partial(upto, index) for index in range(len(steps)))
         return
     wrappers = list(connection.execute_wrappers)
-    handed_over: Future = Future()
+    handed_over = [Future() for _ in steps]
 
     def on_own_connection():
         own = connections[DEFAULT_DB_ALIAS]  # this thread's, not the caller's
         own.execute_wrappers[:] = wrappers
         try:
-            try:
-                result = work()
-            except BaseException as error:
-                handed_over.set_exception(error)
-                raise
-            handed_over.set_result(result)
-            return None if then is None else then(result)
+            result = None
+            for index, step in enumerate(steps):
+                try:
+                    result = step(result)
+                except BaseException as error:
+                    for later in handed_over[index:]:
+                        later.set_exception(error)
+                    raise
+                handed_over[index].set_result(result)
         finally:
             own.close()
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-alongside") as pool:
-        future = pool.submit(on_own_connection)
-        yield handed_over.result, future.result
+        pool.submit(on_own_connection)
+        yield tuple(future.result for future in handed_over)

@@ -17,6 +17,8 @@ from challenges.builtin_types import event_types_ensure_builtin
 from metrics.member_state import (
     BASES_STAGED,
     CHANNELS_STAGED,
+    EXPIRY,
+    POINTS,
     ROWS_STAGED,
     SPANS_STAGED,
     member_state_differences,
@@ -30,13 +32,19 @@ from metrics.models import (
     MemberState,
     MemberStateMark,
 )
-from metrics.second_connection import alongside, alongside_then, can_run_alongside
+from metrics.second_connection import (
+    alongside,
+    alongside_steps,
+    alongside_then,
+    can_run_alongside,
+)
 from metrics.snapshots import kpis_nightly
 
 from .kpi_support import at, buy, d, give_back, member, withdraw
 from .survey_support import answer, survey_make
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+POINTS_STAGED, EXPIRY_STAGED = f"{POINTS}_staged", f"{EXPIRY}_staged"
 
 
 def _backend_pid() -> int:
@@ -124,6 +132,29 @@ def test_when_the_first_piece_fails_both_results_raise_it_and_the_second_never_r
     assert ran == []
 
 
+def test_steps_alongside_are_handed_over_one_by_one_and_a_failure_raises_from_its_step_on():
+    read = [threading.Event(), threading.Event()]
+
+    def second(first_pid: int) -> tuple[int, bool]:
+        # Waits (at most 10 s) for the block to have read the first result.
+        return first_pid, read[0].wait(timeout=10)
+
+    def third(_second) -> None:
+        read[1].wait(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+
+    with alongside_steps(_backend_pid, second, third, concurrent=True) as (a, b, c):
+        theirs = a()
+        read[0].set()
+        assert b() == (theirs, True)  # told in time: handed over before the third ran
+        read[1].set()
+    assert theirs != _backend_pid()
+    with pytest.raises(Exception, match="division by zero"):
+        c()
+    assert a() == theirs  # the earlier results stay
+
+
 def test_two_pieces_not_alongside_run_once_each_on_this_connection_when_asked():
     calls = []
 
@@ -162,6 +193,10 @@ def test_a_rebuild_outside_a_transaction_computes_the_spans_alongside_and_equals
     assert any(f"FROM {BASES_STAGED}" in sql for sql in statements)
     assert not any("PARTITION BY member_id" in sql for sql in statements)
     assert not any("SELECT DISTINCT member_id FROM" in sql for sql in statements)
+    # Nor the points outstanding and expiry facts: its rows read them staged too.
+    assert any(f"FROM {POINTS_STAGED}" in sql for sql in statements)
+    assert any(f"FROM {EXPIRY_STAGED}" in sql for sql in statements)
+    assert not any("points_available" in sql for sql in statements)
     assert _spans() == [
         (ann.pk, "2026-03-02", "2026-11-16"),  # 20 May + 180 days
         (ann.pk, "2026-11-20", "2027-05-19"),
@@ -181,8 +216,11 @@ def test_a_rebuild_outside_a_transaction_computes_the_spans_alongside_and_equals
     assert totals_differences(as_of=today) == []
     # The staged tables went with the rebuild's transaction.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s), to_regclass(%s)", [SPANS_STAGED, BASES_STAGED])
-        assert cursor.fetchone() == (None, None)
+        staged = [SPANS_STAGED, BASES_STAGED, POINTS_STAGED, EXPIRY_STAGED]
+        cursor.execute(
+            "SELECT to_regclass(%s), to_regclass(%s), to_regclass(%s), to_regclass(%s)", staged
+        )
+        assert cursor.fetchone() == (None, None, None, None)
 
 
 def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongside():
