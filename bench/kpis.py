@@ -98,11 +98,13 @@ _WORK = (
 # Statements DuckDB has no counterpart for: its copy of the tables has no indexes or
 # constraints to drop and build, and no PostgreSQL catalogue to read them from.
 _POSTGRES_ONLY = ("ALTER TABLE", "DROP INDEX", "CREATE INDEX", "CREATE UNIQUE INDEX")
+# Nor planner settings (metrics.kpis.plans.planner_settings).
+_POSTGRES_ONLY_PARTS = ("PG_CONSTRAINT", "PG_INDEX", "SET_CONFIG(")
 
 
 def _postgres_only(sql: str) -> bool:
     upper = sql.lstrip().upper()
-    return upper.startswith(_POSTGRES_ONLY) or "PG_CONSTRAINT" in upper or "PG_INDEX" in upper
+    return upper.startswith(_POSTGRES_ONLY) or any(part in upper for part in _POSTGRES_ONLY_PARTS)
 
 
 class Recorder:
