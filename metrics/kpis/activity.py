@@ -30,7 +30,7 @@ from django.db.models import (
     When,
 )
 from django.db.models import Value as V
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 
 from .segments import local_midnight
 
@@ -73,11 +73,14 @@ def net_amount_at(at: dt.datetime):
         .annotate(amount=Sum("amount"))
         .values("amount")
     )
+    # Whole yen as bigint throughout: SUM of a bigint column is `numeric` in PostgreSQL, and
+    # the CASE would then turn every purchase's amount into numeric, whose arithmetic is far
+    # slower than bigint's in the sums over millions of purchases.
     return Case(
         When(returned_total=0, then=F("total")),
         default=F("total")
         - F("returned_total")
-        + Coalesce(Subquery(late, output_field=BigIntegerField()), V(0)),
+        + Coalesce(Cast(Subquery(late), BigIntegerField()), V(0)),
         output_field=BigIntegerField(),
     )
 
