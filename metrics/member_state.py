@@ -27,11 +27,12 @@ at the start; once touched, the start's state would be lost. Members with rows r
 late or a changed profile get theirs from the books instead.
 
 A rebuild (from scratch) is two chains that meet at the end: the state rows (channel facts,
-then the rows), and the active spans with the churn bases read from them, then the bases'
-sums. Called with no transaction open on PostgreSQL, the second chain runs on a second
-connection meanwhile (metrics.second_connection) and hands over committed unlogged tables
-as soon as they are written, summing the bases while this one copies them into the state;
-otherwise the same statements run first on this connection, into temporary tables. A
+then the rows), and the rows' points outstanding and expiry facts, the active spans with the
+churn bases read from them, then the bases' sums. Called with no transaction open on
+PostgreSQL, the second chain runs on a second connection meanwhile
+(metrics.second_connection) and hands over committed unlogged tables as soon as each is
+written (the facts before the rows need them), summing the bases while this one copies them
+into the state; otherwise the same statements run first on this connection, into temporary tables. A
 night likewise has the touched members' channel facts and then rows, and their spans (of
 those whose spans may differ) and then their old rows' sums, computed on two connections of
 their own (given their ids), while this one keeps their bases and deletes their old rows.
@@ -48,6 +49,7 @@ from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
+    CharField,
     Count,
     F,
     IntegerField,
@@ -388,14 +390,12 @@ def _stage_facts(today: dt.date, *, concurrent: bool) -> tuple[str, str]:
             create_temporary(table, query, analyze=BY_MEMBER)
         return POINTS, EXPIRY
     with _second_connection_plans(index_scans=False), connection.cursor() as cursor:
-        staged = []
-        for table, (sql, params) in tables:
-            table = f"{table}_staged"
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")  # one a failed rebuild left
-            cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}", params)
-            cursor.execute(f"ANALYZE {table} (member_id)")  # read by member
-            staged.append(table)
-    return tuple(staged)
+        staged = tuple(f"{table}_staged" for table, _query in tables)
+        for name, (_table, (sql, params)) in zip(staged, tables, strict=True):
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")  # one a failed rebuild left
+            cursor.execute(f"CREATE UNLOGGED TABLE {name} AS {sql}", params)
+            cursor.execute(f"ANALYZE {name} (member_id)")  # read by member
+    return staged
 
 
 def _staged_sums(today: dt.date, tables: tuple[str, str], *, concurrent: bool) -> Sums:
@@ -725,7 +725,8 @@ def _channel_select(
             selected.append(f"c.{q(c)}")
     selected = [f"{value} AS {q(c)}" for value, c in zip(selected, columns, strict=True)]
     sql = (
-        f"SELECT {', '.join(selected)} FROM {channels} c JOIN {rows} r ON r.member_id = c.member_id"  # noqa: S608
+        f"SELECT {', '.join(selected)} FROM {channels} c"  # noqa: S608
+        f" JOIN {rows} r ON r.member_id = c.member_id WHERE c.channel IS NOT NULL"
     )
     return sql, params
 
@@ -918,8 +919,12 @@ def _spans(among) -> tuple[str, list]:
 
 
 def _channel_facts(at: dt.datetime, starts: dict[str, dt.date], among) -> tuple[str, list]:
-    """One row per member and channel: purchases counting at `at` (and their net amount at
-    `at`) in each window the state keeps, and in the lapse window (`recent`)."""
+    """One row per member and channel, and one per member over all channels (`channel`
+    NULL): purchases counting at `at` (and their net amount at `at`) in each window the state
+    keeps, and in the lapse window (`recent`). PostgreSQL sums both in one pass over the
+    purchases in member order (grouping sets): summing the channels' rows again per member
+    sorted 1.5 million rows at a million members."""
+    from loyalty.models import Purchase
 
     lapse_from = at - dt.timedelta(days=activity.lapse_days())
     bounds = {key: local_midnight(start) for key, start in starts.items()}
@@ -938,7 +943,24 @@ def _channel_facts(at: dt.datetime, starts: dict[str, dt.date], among) -> tuple[
         sums[f"{key}_net"] = Cast(
             Sum(net, filter=Q(occurred_at__gte=start), default=0), BigIntegerField()
         )
-    return compiled(purchases.values("member_id", "channel").annotate(**sums))
+    per_channel, params = compiled(purchases.values("member_id", "channel").annotate(**sums))
+    if connection.vendor == "postgresql":
+        q = connection.ops.quote_name
+        member, channel = (f"{q(Purchase._meta.db_table)}.{q(c)}" for c in ("member_id", "channel"))
+        head, grouped = per_channel.rsplit("GROUP BY", 1)
+        if ")" in grouped:  # not the statement's own GROUP BY: the SQL has changed shape
+            raise RuntimeError("unexpected channel facts SQL")
+        sets = f"GROUP BY GROUPING SETS (({member}, {channel}), ({member}))"
+        return f"{head}{sets}", params
+    per_member, member_params = compiled(
+        purchases.values("member_id").annotate(channel=V(None, CharField()), **sums)
+    )
+    columns = ", ".join(["member_id", "channel", *sums])
+    return (
+        f"SELECT {columns} FROM ({per_channel}) c"  # noqa: S608
+        f" UNION ALL SELECT {columns} FROM ({per_member}) m",
+        [*params, *member_params],
+    )
 
 
 def _rows(
@@ -972,8 +994,7 @@ def _rows(
         points_sql, expiry_sql = (f"SELECT * FROM {table}" for table in facts)  # noqa: S608
         points_params, expiry_params = [], []
     starts = state_windows(today)
-    per_member = ", ".join(f"SUM({q(c)}) AS {q(c)}" for c in ("recent", *PURCHASE_COLUMNS))
-    per_member += ", MAX(last_at) AS last_at"
+    per_member = ", ".join(q(c) for c in ("recent", *PURCHASE_COLUMNS, "last_at"))
     start_params = []
     values = []
     for c in _STATE_PURCHASE_FIELDS:
@@ -1000,7 +1021,7 @@ def _rows(
         " COALESCE(o.points, 0) AS points,"
         " CASE WHEN o.member_id IS NULL THEN 0 ELSE 1 END AS points_row,"
         " p.last_at AS last_purchase_at, " + purchase_values + f" FROM ({members_sql}) m"  # noqa: S608
-        f" LEFT JOIN (SELECT member_id, {per_member} FROM {channels} GROUP BY member_id) p"
+        f" LEFT JOIN (SELECT member_id, {per_member} FROM {channels} WHERE channel IS NULL) p"
         f" ON p.member_id = m.{q('id')}"
         f" LEFT JOIN ({points_sql}) o ON o.member_id = m.{q('id')}"
         f" LEFT JOIN ({bought_sql}) b ON b.member_id = m.{q('id')}"

@@ -8,7 +8,8 @@ them (about 25 s) need only the books, as do the state rows (about 25 s); a nigh
 members' channel facts and spans are two more such pieces. `alongside` runs one piece of
 work on a connection of its own in a thread while the caller goes on (nest it for two);
 `alongside_then` hands the first of two pieces' results over while the second runs on (a
-rebuild's churn bases, then their sums).
+night's spans, then its old rows' sums), `alongside_steps` each of several in turn (a
+rebuild's ledger facts, then its spans and churn bases, then their sums).
 
 The second connection sees only what is committed: the work must read nothing the calling
 transaction wrote, and may run alongside only when the caller had nothing uncommitted
