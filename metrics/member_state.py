@@ -95,7 +95,7 @@ from .models import (
     MemberStateMark,
 )
 from .periods import PERIODS
-from .second_connection import alongside, alongside_steps, alongside_then, can_run_alongside
+from .second_connection import alongside, alongside_steps, can_run_alongside
 
 TOUCHED = "kpi_state_touched"
 TOUCHED_SPANS = "kpi_state_touched_spans"  # those of them whose active spans may differ
@@ -343,7 +343,7 @@ def _recompute(
     members, spans_may_differ = _touched_ids(TOUCHED), _touched_ids(TOUCHED_SPANS)
     with (
         alongside(partial(_stage_touched_rows, today, members), concurrent=True) as rows,
-        alongside_then(
+        alongside_steps(
             partial(_stage_touched_spans, spans_may_differ),
             lambda _tables: _touched_sums(mark.as_of, members),
             concurrent=True,

@@ -7,9 +7,9 @@ the end: measured at a million members, the active spans and the churn bases rea
 them (about 25 s) need only the books, as do the state rows (about 25 s); a night's touched
 members' channel facts and spans are two more such pieces. `alongside` runs one piece of
 work on a connection of its own in a thread while the caller goes on (nest it for two);
-`alongside_then` hands the first of two pieces' results over while the second runs on (a
-night's spans, then its old rows' sums), `alongside_steps` each of several in turn (a
-rebuild's ledger facts, then its spans and churn bases, then their sums).
+`alongside_steps` hands each of several pieces' results over in turn while the next ones
+run on (a night's spans, then its old rows' sums; a rebuild's ledger facts, then its spans
+and churn bases, then their sums).
 
 The second connection sees only what is committed: the work must read nothing the calling
 transaction wrote, and may run alongside only when the caller had nothing uncommitted
@@ -26,7 +26,6 @@ from typing import TypeVar
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 
 def can_run_alongside() -> bool:
@@ -44,23 +43,8 @@ def alongside(work: Callable[[], T], *, concurrent: bool) -> Iterator[Callable[[
     statements too), and it is closed when the work ends. Otherwise `work` runs on this
     connection when the block first asks for the result. The block's exit waits for the
     work either way, so nothing runs on after it."""
-    with alongside_then(work, None, concurrent=concurrent) as (result, _then):
+    with alongside_steps(work, concurrent=concurrent) as (result,):
         yield result
-
-
-@contextmanager
-def alongside_then(
-    work: Callable[[], T], then: Callable[[T], U] | None, *, concurrent: bool
-) -> Iterator[tuple[Callable[[], T], Callable[[], U]]]:
-    """`alongside` for two pieces of work one after the other, `then` taking what `work`
-    returned: the block gets each one's result as soon as it is there (on a second
-    connection, `work`'s is handed over while `then` runs on)."""
-    with alongside_steps(work, *([] if then is None else [then]), concurrent=concurrent) as got:
-        yield got[0], (got[1] if then is not None else _nothing)
-
-
-def _nothing() -> None:
-    return None
 
 
 @contextmanager

@@ -35,7 +35,6 @@ from metrics.models import (
 from metrics.second_connection import (
     alongside,
     alongside_steps,
-    alongside_then,
     can_run_alongside,
 )
 from metrics.snapshots import kpis_nightly
@@ -109,7 +108,7 @@ def test_the_first_result_is_handed_over_while_the_second_piece_of_work_runs_on(
         # the end instead, the block would still be waiting, and this would return False.
         return first_pid, _backend_pid(), read_first.wait(timeout=10)
 
-    with alongside_then(_backend_pid, then, concurrent=True) as (first, second):
+    with alongside_steps(_backend_pid, then, concurrent=True) as (first, second):
         theirs = first()
         read_first.set()
         mine = _backend_pid()
@@ -124,7 +123,7 @@ def test_when_the_first_piece_fails_both_results_raise_it_and_the_second_never_r
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 / 0")
 
-    with alongside_then(failing, ran.append, concurrent=True) as (first, second):
+    with alongside_steps(failing, ran.append, concurrent=True) as (first, second):
         pass
     for result in (first, second):
         with pytest.raises(Exception, match="division by zero"):
@@ -166,7 +165,7 @@ def test_two_pieces_not_alongside_run_once_each_on_this_connection_when_asked():
         calls.append(("then", _backend_pid()))
         return value * 10
 
-    with alongside_then(work, then, concurrent=False) as (first, second):
+    with alongside_steps(work, then, concurrent=False) as (first, second):
         assert calls == []
         assert second() == 20  # runs the first piece, then the second
         assert first() == 2
