@@ -187,12 +187,14 @@ class Member(models.Model):
                 name="member_withdrawn_has_date",
             ),
         ]
-        # The birthday (month, day): the nightly KPI run re-reads the members whose age may
-        # have moved into another band (metrics.member_state).
+        # The birthday (month, day): the birthday challenges' daily scan. The birth date: the
+        # nightly KPI run re-reads the members whose age moved into another band, a range of
+        # birth dates per band edge (metrics.member_state).
         indexes = [
             models.Index(
                 ExtractMonth("birth_date"), ExtractDay("birth_date"), name="member_birthday"
-            )
+            ),
+            models.Index(fields=["birth_date"], name="member_birth_date"),
         ]
         permissions = [("withdraw_member", _("Can withdraw a member"))]
 

@@ -63,7 +63,7 @@ from django.db.models import (
 )
 from django.db.models import Value as V
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, Coalesce, ExtractDay, ExtractMonth, Least
+from django.db.models.functions import Cast, Coalesce, Least
 from django.utils import timezone
 
 from challenges.evaluator import DORMANT_AFTER_DAYS, NEW_MEMBER_DAYS
@@ -74,7 +74,7 @@ from .kpis import activity
 from .kpis.plans import kpi_plans, planner_settings
 from .kpis.points import expired_in, outstanding_facts
 from .kpis.rollup import compiled, create_temporary, drop_temporary, members_at
-from .kpis.segments import DIMENSIONS
+from .kpis.segments import DIMENSIONS, age_band_moved
 from .kpis.state import EXPIRY_COLUMNS, PURCHASE_COLUMNS, state_windows
 from .member_state_totals import (
     Sums,
@@ -253,7 +253,11 @@ def _touched_parts(mark: MemberStateMark, today: dt.date) -> tuple[list[QuerySet
             member_id=F("pk")
         )
     )
-    parts.append(_birthdays(old, new))
+    # The age dimension on the day before the cutoff: only a birthday into another band moves
+    # it (of everyone's birthdays, about one in ten).
+    parts.append(
+        Member.objects.filter(age_band_moved(old - _DAY, new - _DAY)).values(member_id=F("pk"))
+    )
     return spans, parts
 
 
@@ -265,30 +269,6 @@ def _member_ids(parts: list[QuerySet]) -> tuple[str, list]:
         for i, (sql, _p) in enumerate(sqls)
     )
     return union, [param for _sql, params in sqls for param in params]
-
-
-def _birthdays(old: dt.date, new: dt.date) -> QuerySet:
-    """Members with a birthday from the day before `old` through `new`: the age dimension on
-    the day before the cutoff moves on a birthday (a day's margin either side; 29 February
-    with 28 February and 1 March)."""
-    from members.models import Member
-
-    days = set()
-    day = old - 2 * _DAY
-    while day <= new:
-        days.add((day.month, day.day))
-        if (day.month, day.day) in ((2, 28), (3, 1)):
-            days.add((2, 29))
-        day += _DAY
-    match = Q()
-    for month, dom in sorted(days):
-        match |= Q(b_month=month, b_day=dom)
-    return (
-        Member.objects.filter(birth_date__isnull=False)
-        .annotate(b_month=ExtractMonth("birth_date"), b_day=ExtractDay("birth_date"))
-        .filter(match)
-        .values(member_id=F("pk"))
-    )
 
 
 # --- Recomputing rows ------------------------------------------------------------------------
@@ -381,19 +361,23 @@ def _stage_facts(today: dt.date, *, concurrent: bool) -> tuple[str, str]:
     (the state rows' facts that read the ledger) as two tables; their names. On a second
     connection (`concurrent`): committed unlogged tables; otherwise temporary ones."""
     at = local_midnight(today)
+    # The expiry entries of the quarter from their covering index alone (index-only scans
+    # need index scans on); the points from the members' balances and the entries since.
     tables = (
-        (POINTS, outstanding_facts(at, None)),
-        (EXPIRY, _expiry_facts(today, at, None)),
+        (POINTS, outstanding_facts(at, None), nullcontext),
+        (EXPIRY, _expiry_facts(today, at, None), partial(planner_settings, enable_indexscan="on")),
     )
     if not concurrent:
-        for table, query in tables:
-            create_temporary(table, query, analyze=BY_MEMBER)
+        for table, query, plans in tables:
+            with plans():
+                create_temporary(table, query, analyze=BY_MEMBER)
         return POINTS, EXPIRY
     with _second_connection_plans(index_scans=False), connection.cursor() as cursor:
-        staged = tuple(f"{table}_staged" for table, _query in tables)
-        for name, (_table, (sql, params)) in zip(staged, tables, strict=True):
+        staged = tuple(f"{table}_staged" for table, _query, _plans in tables)
+        for name, (_table, (sql, params), plans) in zip(staged, tables, strict=True):
             cursor.execute(f"DROP TABLE IF EXISTS {name}")  # one a failed rebuild left
-            cursor.execute(f"CREATE UNLOGGED TABLE {name} AS {sql}", params)
+            with plans():
+                cursor.execute(f"CREATE UNLOGGED TABLE {name} AS {sql}", params)
             cursor.execute(f"ANALYZE {name} (member_id)")  # read by member
     return staged
 

@@ -103,9 +103,16 @@ class LedgerEntry(models.Model):
             # or recorded since its last update from the index alone (metrics.member_state).
             models.Index(fields=["occurred_at"], include=["member"], name="entry_occurred_member"),
             models.Index(fields=["created_at"], include=["member"], name="entry_created_member"),
-            # The expiry job's entries by the expiry they record (points expired per period).
+            # The expiry job's entries by the expiry they record (points expired per period),
+            # with every column the KPIs read of them: the member state's expiry facts scan a
+            # quarter's entries from the index alone (a night's: 0.4-1.2 s -> 0.13 s at a
+            # million members, where the heap's pages were read, and the occurred_at index
+            # ANDed in).
             models.Index(
-                fields=["expires_at"], condition=Q(kind="expire"), name="entry_expired_by_expiry"
+                fields=["expires_at", "occurred_at"],
+                include=["member", "points", "id", "kind"],
+                condition=Q(kind="expire"),
+                name="entry_expired_by_expiry",
             ),
         ]
         permissions = [("adjust_points", _("Can adjust a member's points"))]

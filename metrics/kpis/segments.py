@@ -13,6 +13,8 @@ data that withdrawal erases, so no history of it is kept). Channel is a purchase
 """
 
 import datetime as dt
+import operator
+from functools import reduce
 
 from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
@@ -37,6 +39,24 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years)
     except ValueError:  # Feb 29 in a year without one
         return day.replace(year=day.year - years, day=28)
+
+
+def age_band_moved(before: dt.date, after: dt.date) -> Q:
+    """The members whose age band on `after` may differ from theirs on `before` (not later):
+    a birth date between the two dates' bounds of a band, by the `age` dimension's own
+    comparisons (`_years_before` never goes back as the date goes on): about one birthday
+    in ten."""
+    edges = sorted({bound for low, high, _band in AGE_BANDS for bound in (low, high + 1)})
+    return reduce(
+        operator.or_,
+        (
+            Q(
+                birth_date__gt=_years_before(before, years),
+                birth_date__lte=_years_before(after, years),
+            )
+            for years in edges
+        ),
+    )
 
 
 def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, active=False):
