@@ -207,16 +207,17 @@ Early = Callable[[], dict[dt.date, Computed]]
 
 def _compute_step(step: _Step, early: Early | None = None) -> Computed:
     """A step's snapshot rows, and the (kpi, window) pairs computed. With no transaction open
-    on PostgreSQL, the KPIs computed `_alongside` run on a second connection meanwhile
+    on PostgreSQL, a second connection computes part of them meanwhile
     (metrics.second_connection): a run step is otherwise one statement at a time, on one
     core. `early`: a function giving the rows of the `_early` KPIs of every step, by step
     key, computed before (a night's, while it moved the member state)."""
     items = step.items if early is None else _lane(step.items, lambda kpi: not _early(kpi))
-    concurrent = can_run_alongside()
-    there = _lane(items, _alongside) if concurrent else []
-    here = _lane(items, lambda kpi: not (concurrent and _alongside(kpi)))
-    with alongside(partial(_compute_items, there), concurrent=bool(there)) as their_part:
-        parts = [_compute_items(here), their_part()]
+    if can_run_alongside():
+        take = _taker(_units(items))
+        with alongside(partial(_compute_units, take, items), concurrent=True) as their_part:
+            parts = [_compute_units(take, items), their_part()]
+    else:
+        parts = [_compute_items(items)]
     if early is not None:
         parts.append(early()[step.key])
     return (
@@ -232,13 +233,41 @@ def _lane(items: Items, chosen: Callable[[Kpi], bool]) -> Items:
     return [(window, codes) for window, codes in lane if codes]
 
 
-def _alongside(kpi: Kpi) -> bool:
-    """Computed on the second connection: the survey and challenge KPIs, which read the
-    answers and the awards; at a million members about half of a night's KPI time. The rest
-    read the member state and the purchases. KPIs sharing an intermediate result
-    (metrics.kpis.base.shared) stay on one connection: the repeat comparison of completers
-    and others is the two follow-up KPIs'."""
-    return kpi.group in ("survey", "challenges")
+def _units(items: Items) -> list[Items]:
+    """The step's work in pieces either connection may take, in the order they are taken: a
+    KPI over all its windows, with the KPIs that share intermediate results
+    (metrics.kpis.base.shared) in one piece: the challenge KPIs that read the awards, and
+    the repeat comparison's two. The repeat comparison goes first: the longest piece (some
+    3 s of a night at a million members, then LTV with 2.5 s, the survey KPIs 0.25-0.5 s
+    each, the rest reading the member state's totals in milliseconds), so the other
+    connection takes the rest meanwhile. Taking the pieces as each connection comes free
+    balances the two with no cost model to keep true: splitting by the tables read (the
+    answers and awards on one, the rest on the other) left one connection 2 s longer."""
+    known = registry()
+
+    def piece(code: str) -> tuple[int, str]:
+        kpi = known[code]
+        if kpi.group == "challenges":
+            return (0, "follow-up") if kpi.follow_up_days else (1, "challenges")
+        return (1, code)
+
+    pieces: dict[tuple[int, str], Items] = {}
+    for code in known:  # registry order
+        for window, codes in items:
+            if code in codes:
+                pieces.setdefault(piece(code), []).append((window, (code,)))
+    return [pieces[key] for key in sorted(pieces, key=lambda key: key[0])]
+
+
+def _taker(units: list[Items]) -> Callable[[], Items | None]:
+    """A function giving the next of `units` to whichever thread calls it, None at the end."""
+    lock, queue = threading.Lock(), list(reversed(units))
+
+    def take() -> Items | None:
+        with lock:
+            return queue.pop() if queue else None
+
+    return take
 
 
 def _early(kpi: Kpi) -> bool:
@@ -254,13 +283,22 @@ def _compute_early(steps: list[_Step]) -> dict[dt.date, Computed]:
 
 
 def _compute_items(items: Items) -> Computed:
+    return _compute_units(_taker([items]), items)
+
+
+def _compute_units(take: Callable[[], Items | None], items: Items) -> Computed:
+    """The rows of the units `take` gives until it gives None, on this connection: one block
+    sharing intermediate results (and a cache of point-in-time values) for all of them.
+    `items`: every window of the step, which calculators computing several windows in one
+    statement read (note_step_windows)."""
     cache: dict = {}
     rows, computed = [], []
     with sharing():
         note_step_windows(window for window, _codes in items)
-        for window, codes in items:
-            rows += kpis_compute(window=window, kpis=codes, cache=cache)
-            computed += [(code, window) for code in codes]
+        while (unit := take()) is not None:
+            for window, codes in unit:
+                rows += kpis_compute(window=window, kpis=codes, cache=cache)
+                computed += [(code, window) for code in codes]
     return rows, computed
 
 

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from challenges.builtin_types import event_types_ensure_builtin
+from metrics import snapshots
 from metrics.member_state import (
     BASES_STAGED,
     CHANNELS_STAGED,
@@ -255,7 +256,9 @@ def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongs
         assert cursor.fetchone() == (None, None, None)
 
 
-def test_a_run_step_computes_the_survey_and_award_kpis_alongside_the_rest():
+def test_a_run_step_shares_its_kpis_out_between_two_connections_as_each_comes_free(
+    monkeypatch,
+):
     event_types_ensure_builtin()  # an earlier transactional test's flush removed them
     ann, bob, cy = member("2026-01-05"), member("2026-02-01"), member("2026-03-01")
     survey = survey_make("nps-s", ("nps",), allow_repeat=True)
@@ -264,25 +267,50 @@ def test_a_run_step_computes_the_survey_and_award_kpis_alongside_the_rest():
         answer(who, survey, score, answered_at=at(d("2026-06-10"), 15))
     # One purchase of 1,000 yen by ann, none by the others: average order value 1,000.
     buy(ann, "2026-06-10", 1000)
-    elsewhere = []
+    computed: list[tuple[int, str, str, dt.date]] = []  # (thread, kpi, period, start)
+    plain = snapshots.kpis_compute
 
-    def recorder(execute, sql, params, many, context):
-        if threading.current_thread() is not threading.main_thread():
-            elsewhere.append(sql)
-        return execute(sql, params, many, context)
+    def recording(*, window, kpis, cache):
+        thread = threading.get_ident()
+        computed.extend((thread, code, window.period, window.start) for code in kpis)
+        return plain(window=window, kpis=kpis, cache=cache)
 
-    with connection.execute_wrapper(recorder), CaptureQueriesContext(connection) as main:
-        kpis_nightly(today=d("2026-06-11"))
-    here = [q["sql"] for q in main.captured_queries]
-    # The answers were read on the other connection, the purchases' KPIs here (from the
-    # member state's totals).
-    assert any('FROM "metrics_answer"' in sql for sql in elsewhere)
-    assert not any('FROM "metrics_answer"' in sql for sql in here)
-    # The awards' completions too (the repeat comparison reads its completers here).
-    completions = 'COUNT(DISTINCT "challenges_award"."event_id")'
-    assert any(completions in sql for sql in elsewhere)
-    assert not any(completions in sql for sql in here)
-    assert any("metrics_memberstatetotals" in sql for sql in here)
+    monkeypatch.setattr(snapshots, "kpis_compute", recording)
+    kpis_nightly(today=d("2026-06-11"))
+
+    by_kpi: dict[str, set[int]] = {}
+    for thread, code, _period, _start in computed:
+        by_kpi.setdefault(code, set()).add(thread)
+    # Every KPI for the day, week, month and quarter of 10 June, once each, but the repeat
+    # comparison's two: for those of the day 90 days before (12 March), whose follow-up ends
+    # with this night.
+    assert set(by_kpi) == set(snapshots.registry())
+    pairs = [(code, period, start) for _thread, code, period, start in computed]
+    assert len(pairs) == len(set(pairs)) == 4 * len(by_kpi)
+    assert {start for _t, code, _p, start in computed if code == "challenge_repeat_others"} == {
+        d("2026-03-12"),
+        d("2026-03-09"),
+        d("2026-03-01"),
+        d("2026-01-01"),
+    }
+    # The award KPIs were computed before, on a connection of their own, while the state
+    # moved. The step shared the rest out between this connection and another: each KPI on
+    # one for all its windows, the repeat comparison's two on the same one (they share the
+    # comparison), and both took some.
+    early = {code for code, kpi in snapshots.registry().items() if snapshots._early(kpi)}
+    assert early == {
+        "challenge_joiners",
+        "challenge_completions",
+        "challenge_points",
+        "challenge_coupons",
+        "challenge_budget_used",
+    }
+    assert all(len(threads) == 1 for threads in by_kpi.values())
+    (early_thread,) = set().union(*(by_kpi[code] for code in early))
+    step_threads = set().union(*(by_kpi[code] for code in set(by_kpi) - early))
+    assert len(step_threads) == 2 and threading.main_thread().ident in step_threads
+    assert early_thread not in step_threads
+    assert by_kpi["challenge_repeat_completers"] == by_kpi["challenge_repeat_others"]
 
     def day_value(code: str) -> Decimal:
         return KpiSnapshot.objects.get(
@@ -292,6 +320,34 @@ def test_a_run_step_computes_the_survey_and_award_kpis_alongside_the_rest():
     assert day_value("nps") == Decimal("33.3333")
     assert day_value("average_order_value") == Decimal("1000")
     assert day_value("challenge_joiners") == Decimal("0")
+
+
+def test_a_steps_pieces_keep_kpis_that_share_results_together_the_longest_first():
+    windows = [
+        snapshots.window_containing(period, d("2026-06-10"), cutoff=d("2026-06-11"))
+        for period in ("day", "week")
+    ]
+    codes = ("ltv", "nps", "challenge_joiners", "challenge_points", "challenge_repeat_others")
+    codes_later = (*codes, "challenge_repeat_completers")
+    items = [(windows[0], codes), (windows[1], codes_later)]
+    pieces = [[(w.period, tuple(c)) for w, c in piece] for piece in snapshots._units(items)]
+    assert pieces == [
+        # The repeat comparison first, its two KPIs together (registry order).
+        [
+            ("week", ("challenge_repeat_completers",)),
+            ("day", ("challenge_repeat_others",)),
+            ("week", ("challenge_repeat_others",)),
+        ],
+        # The award KPIs together; then each other KPI over its windows, in registry order.
+        [
+            ("day", ("challenge_joiners",)),
+            ("week", ("challenge_joiners",)),
+            ("day", ("challenge_points",)),
+            ("week", ("challenge_points",)),
+        ],
+        [("day", ("ltv",)), ("week", ("ltv",))],
+        [("day", ("nps",)), ("week", ("nps",))],
+    ]
 
 
 def test_the_second_connection_gives_up_waiting_on_a_lock_and_the_update_changes_nothing(
