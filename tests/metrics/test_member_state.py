@@ -29,6 +29,7 @@ from metrics.member_state import member_state_differences, member_state_update
 from metrics.member_state_totals import totals_differences
 from metrics.models import (
     KpiSnapshot,
+    MemberChannelState,
     MemberState,
     MemberStateMark,
     MemberStateTotals,
@@ -368,3 +369,41 @@ def test_active_spans_merge_each_members_purchases_and_clip_them_to_the_membersh
     ]
     assert kept == sorted(expected)
     assert member_state_differences(dt.date(2026, 3, 1)) == []
+
+
+def test_a_purchase_leaving_the_lapse_window_touches_its_member_only_if_it_moves_their_row(
+    monkeypatch,
+):
+    # The night of 1 June 2026 -> 2 June: purchases of 3 December 2025 leave the 180-day
+    # lapse window (and the segment's dormancy window, also 180 days). No margin for rows
+    # committing during an update (everything here was recorded seconds before).
+    monkeypatch.setattr(member_state, "MARGIN", dt.timedelta(0))
+    joined = "2025-01-10"
+    kept, other_channel, returned, only = (member(joined) for _ in range(4))
+    for who in (kept, other_channel, returned, only):
+        buy(who, "2025-12-03", 1000, channel="store")
+    buy(kept, "2026-05-02", 1000, channel="store")  # still counts: active in store stays 1
+    buy(other_channel, "2026-05-02", 1000, channel="online")  # store's activity ends
+    later = buy(returned, "2026-05-02", 1000, channel="store")
+    give_back(later, "2026-05-03", 200)  # it still counts; the scan does not look so far
+    member_state_update(today=d("2026-06-01"), rebuild=True)
+    mark = MemberStateMark.objects.get()
+
+    spans, others = member_state._touched_parts(mark, d("2026-06-02"))
+    touched = {m for part in spans + others for m in part.values_list("member_id", flat=True)}
+    assert touched == {other_channel.pk, returned.pk, only.pk}
+
+    member_state_update(today=d("2026-06-02"))
+    assert member_state_differences(d("2026-06-02")) == []
+    assert totals_differences(as_of=d("2026-06-02")) == []
+    rows = {row.member_id: row for row in MemberState.objects.all()}
+    assert rows[kept.pk].version == d("2026-06-01")  # the same row, not rewritten
+    assert {rows[m.pk].version for m in (other_channel, returned, only)} == {d("2026-06-02")}
+    assert (rows[kept.pk].active, rows[other_channel.pk].active, rows[only.pk].active) == (1, 1, 0)
+    store = MemberChannelState.objects.filter(channel="store")
+    assert dict(store.values_list("member_id", "active")) == {
+        kept.pk: 1,
+        other_channel.pk: 0,
+        returned.pk: 1,
+        only.pk: 0,
+    }
