@@ -342,10 +342,11 @@ def main() -> None:
     )
     # The full recompute: the night before, from nothing. Then the night itself, moving on
     # from it: the nightly run as it runs every night.
-    # Twice: the first run reads the books from disk as much as from memory (this machine
-    # keeps about 5 GB of a 10 GB database in its page cache, and a DuckDB copy since evicts
-    # them), the second from a cache as warm as the machine keeps it, as DuckDB's copy is
-    # when it runs. Both are reported; the ratio is given for both.
+    # Twice: the first run reads the books from disk as much as from memory (a machine
+    # whose kernel pages out memory left unread, the page cache included, keeps only part
+    # of a 10 GB database cached: docs/operations.md), the second from a cache as warm as
+    # the machine keeps it, as DuckDB's copy is when it runs. Both are reported; the ratio
+    # is given for both.
     night_before = args.today - dt.timedelta(days=1)
     cold = nightly(night_before, fresh=True)
     report(f"full recompute, nightly run ({night_before}) from nothing, first", cold, 0)

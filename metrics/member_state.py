@@ -14,9 +14,10 @@ found by index range scans over what changed between the two cutoffs:
   profile changes: Member.changed_at), less a safety margin, and rows whose business time
   falls in [T0, T) (purchases, returns, ledger entries, joins, withdrawals, tier and home
   store changes);
-- the edges of the trailing windows: purchases leaving the lapse window, the dormancy window
-  of the segment dimension, the trailing year and the repeat window; members leaving the
-  "new" stage; lots passing their expiry; birthdays (the age band).
+- the edges of the trailing windows: purchases leaving the lapse window or the dormancy
+  window of the segment dimension (unless an unreturned purchase in the same channel stays
+  inside both), the trailing year and the repeat window; members leaving the "new" stage;
+  lots passing their expiry; birthdays into another age band.
 A member outside all of these has the same row at T as at T0, so the night costs what the
 day's data costs. Recomputing a member whose row did not change is harmless: the detection
 may take in more members than needed, never fewer.
