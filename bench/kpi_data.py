@@ -312,9 +312,9 @@ SELECT p.id, 'bench', 'p' || p.id, p.occurred_at, '{}', NULL, '', 'processed', '
   p.occurred_at, p.occurred_at, p.member_id, p.id, NULL, p.store_id,
   (SELECT id FROM challenges_eventtype WHERE code = 'purchase')
 FROM loyalty_purchase p WHERE p.id %% (%(purchases)s / %(awards)s) = 0;
-INSERT INTO challenges_award (id, effect_index, kind, points, points_reversed, created_at,
-  coupon_id, ledger_entry_id, member_id, version_id, event_id)
-SELECT e.id, 0, 'points', 50, 0, e.occurred_at, NULL, NULL, e.member_id,
+INSERT INTO challenges_award (id, effect_index, kind, points, points_reversed, occurred_at,
+  created_at, coupon_id, ledger_entry_id, member_id, version_id, event_id)
+SELECT e.id, 0, 'points', 50, 0, e.occurred_at, e.occurred_at, NULL, NULL, e.member_id,
   1 + e.id %% %(challenges)s, e.id
 FROM challenges_event e;
 """

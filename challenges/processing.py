@@ -400,6 +400,7 @@ class Batch:
                 member_id=event.member_id,
                 kind=grant.kind,
                 points=grant.points,
+                occurred_at=event.occurred_at,
             )
             if grant.kind == "points":
                 granted["points"] += grant.points

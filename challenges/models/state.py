@@ -41,11 +41,22 @@ class Award(models.Model):
         "loyalty.Coupon", on_delete=models.PROTECT, null=True, blank=True, related_name="award"
     )
     points_reversed = models.BigIntegerField(_("points reversed"), default=0)
+    # The event's business time, copied when the award is written (an event's time never
+    # changes): the challenge KPIs read a period's awards by it from their own index, not
+    # through a join with every event.
+    occurred_at = models.DateTimeField(_("occurred at"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("award")
         verbose_name_plural = _("awards")
+        indexes = [
+            models.Index(
+                fields=["occurred_at"],
+                include=["member", "version", "kind", "points", "event"],
+                name="award_occurred",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["event", "version", "effect_index"], name="award_once_per_effect"

@@ -2,7 +2,7 @@
 "challenge:<code>", and "all" for the programme's challenges together.
 
 Everything is dated by the business time of the event the challenge answered
-(Event.occurred_at), so a late-processed or staff-verified award counts when its event
+(Event.occurred_at, copied onto each Award as its occurred_at), so a late-processed or staff-verified award counts when its event
 happened.
 - challenge_joiners: distinct members with an award of the challenge for an event in the
   period, or whose progress towards its goal started in the period (GoalProgress.started_at,
@@ -66,7 +66,7 @@ def running_challenges(start: dt.datetime, end: dt.datetime) -> set[str]:
 def awards_between(start: dt.datetime, end: dt.datetime):
     from challenges.models import Award
 
-    return Award.objects.filter(event__occurred_at__gte=start, event__occurred_at__lt=end)
+    return Award.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
 
 
 def _grouped(queryset, **aggregates) -> dict[str, dict]:
@@ -235,7 +235,7 @@ def _granted(end: dt.datetime) -> dict[str, dict]:
 
     return {
         row["challenge_code"]: row
-        for row in Award.objects.filter(event__occurred_at__lt=end)
+        for row in Award.objects.filter(occurred_at__lt=end)
         .order_by()
         .values(challenge_code=F(CODE))
         .annotate(

@@ -271,6 +271,7 @@ def test_an_award_cannot_be_written_twice():
             member=member,
             kind="points",
             points=10,
+            occurred_at=event_row.occurred_at,
         )
 
 
