@@ -2,8 +2,8 @@
 "challenge:<code>", and "all" for the programme's challenges together.
 
 Everything is dated by the business time of the event the challenge answered
-(Event.occurred_at, copied onto each Award as its occurred_at), so a late-processed or staff-verified award counts when its event
-happened.
+(Event.occurred_at, copied onto each Award as its occurred_at), so a late-processed or
+staff-verified award counts when its event happened.
 - challenge_joiners: distinct members with an award of the challenge for an event in the
   period, or whose progress towards its goal started in the period (GoalProgress.started_at,
   the time of the event that first made progress): a member on the way to a goal has

@@ -52,9 +52,8 @@ def test_migration_0006_copies_each_events_time_onto_its_awards():
     _award_an_open()
     _migrate([("challenges", "0005_goal_progress_started_at_survey_answered_not_app")])
     with connection.cursor() as cursor:
-        columns = [
-            c.name for c in connection.introspection.get_table_description(cursor, "challenges_award")
-        ]
+        table = connection.introspection.get_table_description(cursor, "challenges_award")
+    columns = [c.name for c in table]
     assert "occurred_at" not in columns
 
     new = _migrate([("challenges", "0006_award_occurred_at")])
