@@ -88,6 +88,12 @@ def load(size: Size, *, today: dt.date, seed: float = 0.42) -> dict[str, int]:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"  # noqa: S608
                 f" GREATEST((SELECT MAX(id) FROM {table}), 1))"
             )
+        # A programme's database receives these rows as they happen, so each table lies in
+        # the order of their business time: a night's rows are the table's last pages. The
+        # generated rows came in purchase, member and lot order (a day's ledger entries on
+        # some 18,000 of the ledger's pages at a million members): they are laid out so.
+        for table, index in _IN_TIME_ORDER:
+            c.execute(f"CLUSTER {table} USING {index}")
     # As autovacuum leaves a table: statistics, and the visibility map that lets an
     # index-only scan skip the table's pages (VACUUM cannot run in a test's transaction).
     analyse = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
@@ -95,6 +101,14 @@ def load(size: Size, *, today: dt.date, seed: float = 0.42) -> dict[str, int]:
         for table in _TABLES:
             c.execute(f"{analyse} {table}")
     return table_counts()
+
+
+_IN_TIME_ORDER = (  # (table, its business-time index)
+    ("loyalty_purchase", "purchase_occurred_member"),
+    ("loyalty_purchasereturn", "return_occurred_purchase"),
+    ("loyalty_ledgerentry", "entry_occurred_member"),
+    ("challenges_award", "award_occurred"),
+)
 
 
 def table_counts() -> dict[str, int]:

@@ -38,6 +38,20 @@ def loaded():
     return kpi_data.load(size, today=TODAY)
 
 
+def test_the_tables_a_programme_appends_to_lie_in_the_order_of_business_time(loaded):
+    """As a programme's database receives them: a night's rows on the tables' last pages."""
+    with connection.cursor() as cursor:
+        for table in ("loyalty_purchase", "loyalty_ledgerentry", "challenges_award"):
+            cursor.execute(
+                "SELECT COUNT(*) FILTER (WHERE occurred_at < earlier), COUNT(*) FROM"  # noqa: S608
+                f" (SELECT occurred_at, LAG(occurred_at) OVER (ORDER BY ctid) AS earlier"
+                f" FROM {table}) t"
+            )
+            out_of_order, rows = cursor.fetchone()
+            assert (table, out_of_order) == (table, 0)
+            assert rows == loaded[table]
+
+
 def test_generated_programme_is_one_the_ledger_accepts(loaded):
     assert loaded["members_member"] == 300
     assert loaded["loyalty_purchase"] == 1500
