@@ -344,55 +344,33 @@ def buyers(start: dt.date, end: dt.date) -> dict[str, dict] | None:
 def follow_up(end: dt.datetime, through: dt.date):
     """The challenge repeat comparison's sets when its follow-up runs to the state's cutoff
     `through`: (members active at `end`, those of them who bought from `end` on (a purchase
-    counting at the cutoff), a function giving both counts, the name of a table of them
-    (member_id, bought 0/1) or None), or None. Active at `end` is the members' active spans;
-    bought since, their last purchase. Within a run step, the spans covering `end` are read
-    once into that temporary table, which every window ending then uses."""
+    counting at the cutoff), a function giving both counts, (sql, params) of them as rows
+    (member_id, bought 0/1)), or None. Active at `end` is the members' active spans (one
+    per member at most: a member's spans are disjoint); bought since, their last purchase.
+    The rows are a subquery for the caller to join its few completers to (each probes the
+    spans by member), not a table of the 600,000-700,000 members active at a million."""
     if _mark(through) is None:
         return None
-    from django.db.models import Count, Q
-    from django.db.models.expressions import RawSQL
-
-    from ..models import MemberActiveSpan
-    from .base import is_sharing
-    from .rollup import compiled, temporary_table
-
-    spans = MemberActiveSpan.objects.filter(starts_at__lt=end, ends_at__gte=end)
-    bought = Q(last_purchase_at__gte=end)
-    if not is_sharing():
-
-        def totals() -> dict[str, int]:
-            # Not the id: a copy of the table filled by these statements elsewhere may have none.
-            return spans.aggregate(
-                members=Count("member_id"), repeat=Count("member_id", filter=bought)
-            )
-
-        return spans.values("member_id"), spans.filter(bought).values("member_id"), totals, None
-    from django.db.models import Case, IntegerField, When
+    from django.db.models import Case, Count, IntegerField, Q, When
     from django.db.models import Value as V
 
-    table = shared(
-        ("follow_up", end),
-        lambda: temporary_table(
-            f"kpi_follow_up_{end:%Y%m%d%H%M}",
-            compiled(
-                spans.order_by().values(
-                    "member_id",
-                    bought=Case(When(bought, then=V(1)), default=V(0), output_field=IntegerField()),
-                )
-            ),
-        ),
-    )
+    from ..models import MemberActiveSpan
+    from .rollup import compiled
+
+    spans = MemberActiveSpan.objects.filter(starts_at__lt=end, ends_at__gte=end).order_by()
+    bought = Q(last_purchase_at__gte=end)
 
     def counts() -> dict[str, int]:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*), SUM(bought) FROM {table}")  # noqa: S608
-            members, repeat = cursor.fetchone()
-        return {"members": members, "repeat": whole(repeat)}
+        # Not the id: a copy of the table filled by these statements elsewhere may have none.
+        return spans.aggregate(members=Count("member_id"), repeat=Count("member_id", filter=bought))
 
-    base = RawSQL(f"SELECT member_id FROM {table}", [])  # noqa: S608, S611
-    repeaters = RawSQL(f"SELECT member_id FROM {table} WHERE bought = 1", [])  # noqa: S608, S611
-    return base, repeaters, counts, table
+    rows = compiled(
+        spans.values(
+            "member_id",
+            bought=Case(When(bought, then=V(1)), default=V(0), output_field=IntegerField()),
+        )
+    )
+    return spans.values("member_id"), spans.filter(bought).values("member_id"), counts, rows
 
 
 def churn_since(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]] | None:
