@@ -236,11 +236,11 @@ def _lane(items: Items, chosen: Callable[[Kpi], bool]) -> Items:
 def _units(items: Items) -> list[Items]:
     """The step's work in pieces either connection may take, in the order they are taken: a
     KPI over all its windows, with the KPIs that share intermediate results
-    (metrics.kpis.base.shared) in one piece: the challenge KPIs that read the awards, and
-    the repeat comparison's two. The repeat comparison goes first: the longest piece (some
-    3 s of a night at a million members, then LTV with 2.5 s, the survey KPIs 0.25-0.5 s
-    each, the rest reading the member state's totals in milliseconds), so the other
-    connection takes the rest meanwhile. Taking the pieces as each connection comes free
+    (metrics.kpis.base.shared) in one piece: the challenge KPIs that read the awards, the
+    repeat comparison's two, and the survey KPIs. The repeat comparison goes first: the
+    longest piece (some 3 s of a night at a million members, then LTV with 2.5 s, the rest
+    reading the member state's totals in milliseconds), so the other connection takes the
+    rest meanwhile. Taking the pieces as each connection comes free
     balances the two with no cost model to keep true: splitting by the tables read (the
     answers and awards on one, the rest on the other) left one connection 2 s longer."""
     known = registry()
@@ -249,6 +249,8 @@ def _units(items: Items) -> list[Items]:
         kpi = known[code]
         if kpi.group == "challenges":
             return (0, "follow-up") if kpi.follow_up_days else (1, "challenges")
+        if kpi.group == "survey":  # one statement per window for all of them
+            return (1, "surveys")
         return (1, code)
 
     pieces: dict[tuple[int, str], Items] = {}

@@ -1,11 +1,12 @@
 """Survey KPIs: NPS, NRS, CSAT, CES (mean and net) and DWB over the answers given in a window
 (docs/metrics.md, "Survey KPIs").
 
-One SQL statement per KPI and window (`rollup`): the answers to questions of the KPI's kind
-given in [start, as_of) are the facts, aggregated for the whole programme, by every member
-dimension of `segments.DIMENSIONS` (the member's state on the last measured day), by the store
-the answer was given at and by question. The counts and sums go through the pure formulas of
-`metrics.formulas.surveys`.
+One SQL statement per window for all of them (`rollup`, shared within a run step): the
+answers to questions of the survey KPIs' kinds given in [start, as_of) are the facts,
+aggregated for the whole programme, by every member dimension of `segments.DIMENSIONS` (the
+member's state on the last measured day), by the store the answer was given at and by
+question, each KPI's counts and sums over the answers of its own kind. They go through the
+pure formulas of `metrics.formulas.surveys`.
 
 Segments of a survey KPI value (KpiSnapshot.segment):
 - "all"; "<dimension>:<value>" for the member dimensions ("store:" is the member's home store,
@@ -20,14 +21,16 @@ details["reliable"]).
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 from django.db.models import F, QuerySet
 from django.utils.translation import gettext_noop
 
 from ..formulas import surveys as formulas
 from ..models import Answer, Question
-from .base import Kpi, Value, Window, register
+from .base import Kpi, Value, Window, register, shared
 from .rollup import rollup, whole
 from .segments import DIMENSIONS, local_midnight
 
@@ -41,7 +44,7 @@ Formula = Callable[[dict], tuple[Decimal | None, Decimal | None, Decimal | None,
 
 def answers_in(window: Window, *kinds: str) -> QuerySet:
     """One fact row per answer to a question of `kinds` given in [start, as_of) (local
-    dates): the member, the store of the response, the question and the answer."""
+    dates): the member, the store of the response, the question, its kind and the answer."""
     return (
         Answer.objects.filter(
             question__kind__in=kinds,
@@ -56,6 +59,7 @@ def answers_in(window: Window, *kinds: str) -> QuerySet:
             "question_id",
             member_id=F("response__member_id"),
             answer_store=F("response__store__code"),
+            kind=F("question__kind"),
         )
     )
 
@@ -70,28 +74,65 @@ def _question_details(ids: list[int]) -> dict[int, dict]:
     return details
 
 
-def values_for(
-    window: Window, kinds: tuple[str, ...], aggregates: dict[str, str], formula: Formula
-) -> list[Value]:
-    """Aggregate the window's answers to `kinds` (SQL templates over the fact columns score,
-    yes, normalised; `n` is added) and turn each group into a Value through `formula`."""
+@dataclass(frozen=True, slots=True)
+class _Measure:
+    """A survey KPI's answers (those to questions of `kind`), what it sums over them
+    (name -> ("count_if", condition) or ("sum", expression), over the fact columns score,
+    yes and normalised; `n` is added) and the formula turning a group's sums into a
+    value."""
+
+    kind: str
+    sums: dict[str, tuple[str, str]]
+    formula: Formula
+
+
+_MEASURES: dict[str, _Measure] = {}  # by KPI code, filled as the KPIs are defined below
+
+
+def _template(kind: str, operation: str, expression: str) -> str:
+    own = f"{{kind}} = '{kind}'"  # a Question.Kind value: a constant, not input
+    if operation == COUNT_IF:
+        return f"SUM(CASE WHEN {own} AND {expression} THEN 1 ELSE 0 END)"
+    return f"SUM(CASE WHEN {own} THEN {expression} END)"
+
+
+def _grouped(window: Window) -> dict[str, dict]:
+    """Every survey KPI's sums for the window's answers in one statement, by segment (the
+    answers' facts read once, not once per KPI): "<code>_<name>" per KPI's sum."""
+    aggregates = {}
+    for code, measure in _MEASURES.items():
+        aggregates[f"{code}_n"] = _template(measure.kind, "count_if", "1 = 1")
+        for name, (operation, expression) in measure.sums.items():
+            aggregates[f"{code}_{name}"] = _template(measure.kind, operation, expression)
     grouped = rollup(
-        facts=answers_in(window, *kinds),
-        aggregates={"n": "COUNT(*)", **aggregates},
+        facts=answers_in(window, *{measure.kind for measure in _MEASURES.values()}),
+        aggregates=aggregates,
         at=window.as_of - _DAY,
         fact_dims=("answer_store", "question_id"),
     )
     # The fact column is question_id (an annotation can't be named like the field).
-    rows = {
+    return {
         segment.replace("question_id:", "question:", 1): row for segment, row in grouped.items()
     }
+
+
+def values_for(window: Window, code: str) -> list[Value]:
+    """KPI `code`'s values for the window: each group with answers of its kind ("all"
+    always) turned into a Value through its formula."""
+    measure = _MEASURES[code]
+    grouped = shared(("survey_answers", window.start, window.as_of), lambda: _grouped(window))
+    rows = {}
+    for segment, row in grouped.items():
+        n = whole(row[f"{code}_n"])
+        if n or segment == "all":
+            rows[segment] = {"n": n, **{name: row[f"{code}_{name}"] for name in measure.sums}}
     questions = _question_details(
         [int(s.split(":", 1)[1]) for s in rows if s.startswith("question:")]
     )
     out = []
     for segment, row in rows.items():
-        n = whole(row["n"])
-        value, numerator, denominator, details = formula({**row, "n": n})
+        n = row["n"]
+        value, numerator, denominator, details = measure.formula(row)
         if n == 0:
             numerator = denominator = None
         details = {**details, "reliable": n >= MIN_RELIABLE_N}
@@ -110,10 +151,6 @@ def values_for(
     return out
 
 
-def _count_if(condition: str) -> str:
-    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
-
-
 # --- NPS ---------------------------------------------------------------------------------------
 
 
@@ -123,15 +160,6 @@ def _nps(row: dict):
     value = formulas.nps(promoters, passives, detractors)
     details = {"promoters": promoters, "passives": passives, "detractors": detractors}
     return value, Decimal(promoters - detractors), Decimal(n), details
-
-
-def nps_compute(window: Window) -> list[Value]:
-    return values_for(
-        window,
-        (Question.Kind.NPS,),
-        {"promoters": _count_if("{score} >= 9"), "detractors": _count_if("{score} <= 6")},
-        _nps,
-    )
 
 
 # --- NRS ---------------------------------------------------------------------------------------
@@ -145,15 +173,6 @@ def _nrs(row: dict):
     return value, Decimal(repeaters - at_risk), Decimal(n), details
 
 
-def nrs_compute(window: Window) -> list[Value]:
-    return values_for(
-        window,
-        (Question.Kind.NRS,),
-        {"repeaters": _count_if("{score} = 5"), "at_risk": _count_if("{score} <= 3")},
-        _nrs,
-    )
-
-
 # --- CSAT --------------------------------------------------------------------------------------
 
 
@@ -161,10 +180,6 @@ def _csat(row: dict):
     # Each normalised answer has 2 places, so their sum has too (SQLite sums them as floats).
     total = Decimal(str(row["total"] or 0)).quantize(Decimal("0.01"))
     return formulas.csat_mean(total, row["n"]), total, Decimal(row["n"]), {}
-
-
-def csat_compute(window: Window) -> list[Value]:
-    return values_for(window, (Question.Kind.CSAT,), {"total": "SUM({normalised})"}, _csat)
 
 
 # --- CES ---------------------------------------------------------------------------------------
@@ -175,23 +190,10 @@ def _ces(row: dict):
     return formulas.ces_mean(total, row["n"]), Decimal(total), Decimal(row["n"]), {}
 
 
-def ces_compute(window: Window) -> list[Value]:
-    return values_for(window, (Question.Kind.CES,), {"total": "SUM({score})"}, _ces)
-
-
 def _ces_net(row: dict):
     no, yes = whole(row["no_count"]), whole(row["yes_count"])
     details = {"no": no, "yes": yes}
     return formulas.ces_net(no, yes), Decimal(no - yes), Decimal(no + yes), details
-
-
-def ces_net_compute(window: Window) -> list[Value]:
-    return values_for(
-        window,
-        (Question.Kind.CES_YES_NO,),
-        {"no_count": _count_if("NOT {yes}"), "yes_count": _count_if("{yes}")},
-        _ces_net,
-    )
 
 
 # --- DWB ---------------------------------------------------------------------------------------
@@ -202,17 +204,21 @@ def _dwb(row: dict):
     return formulas.dwb(top, n), Decimal(top), Decimal(n), {"top_box": top}
 
 
-def dwb_compute(window: Window) -> list[Value]:
-    return values_for(window, (Question.Kind.DWB,), {"top_box": _count_if("{score} = 1")}, _dwb)
-
-
-def _survey_kpi(code: str, label_: str, unit: str, compute, *, higher_is_better=True) -> Kpi:
+def _survey_kpi(
+    code: str,
+    label_: str,
+    unit: str,
+    measure: _Measure,
+    *,
+    higher_is_better=True,
+) -> Kpi:
+    _MEASURES[code] = measure
     return register(
         Kpi(
             code=code,
             label=label_,
             unit=unit,
-            compute=compute,
+            compute=partial(values_for, code=code),
             higher_is_better=higher_is_better,
             group="survey",
             dimensions=SURVEY_DIMENSIONS,
@@ -221,13 +227,53 @@ def _survey_kpi(code: str, label_: str, unit: str, compute, *, higher_is_better=
     )
 
 
-NPS = _survey_kpi("nps", gettext_noop("NPS"), "score", nps_compute)
-NRS = _survey_kpi("nrs", gettext_noop("NRS (net repeater score)"), "score", nrs_compute)
-CSAT = _survey_kpi("csat", gettext_noop("CSAT / CSI (mean, 0-100)"), "score", csat_compute)
+COUNT_IF, SUM = "count_if", "sum"
+NPS = _survey_kpi(
+    "nps",
+    gettext_noop("NPS"),
+    "score",
+    _Measure(
+        Question.Kind.NPS,
+        {"promoters": (COUNT_IF, "{score} >= 9"), "detractors": (COUNT_IF, "{score} <= 6")},
+        _nps,
+    ),
+)
+NRS = _survey_kpi(
+    "nrs",
+    gettext_noop("NRS (net repeater score)"),
+    "score",
+    _Measure(
+        Question.Kind.NRS,
+        {"repeaters": (COUNT_IF, "{score} = 5"), "at_risk": (COUNT_IF, "{score} <= 3")},
+        _nrs,
+    ),
+)
+CSAT = _survey_kpi(
+    "csat",
+    gettext_noop("CSAT / CSI (mean, 0-100)"),
+    "score",
+    _Measure(Question.Kind.CSAT, {"total": (SUM, "{normalised}")}, _csat),
+)
 CES = _survey_kpi(
-    "ces", gettext_noop("CES (mean effort, 0-10)"), "score", ces_compute, higher_is_better=False
+    "ces",
+    gettext_noop("CES (mean effort, 0-10)"),
+    "score",
+    _Measure(Question.Kind.CES, {"total": (SUM, "{score}")}, _ces),
+    higher_is_better=False,
 )
 CES_NET = _survey_kpi(
-    "ces_net", gettext_noop("CES net (% no effort - % effort)"), "score", ces_net_compute
+    "ces_net",
+    gettext_noop("CES net (% no effort - % effort)"),
+    "score",
+    _Measure(
+        Question.Kind.CES_YES_NO,
+        {"no_count": (COUNT_IF, "NOT {yes}"), "yes_count": (COUNT_IF, "{yes}")},
+        _ces_net,
+    ),
 )
-DWB = _survey_kpi("dwb", gettext_noop("DWB (definitely would buy)"), "percent", dwb_compute)
+DWB = _survey_kpi(
+    "dwb",
+    gettext_noop("DWB (definitely would buy)"),
+    "percent",
+    _Measure(Question.Kind.DWB, {"top_box": (COUNT_IF, "{score} = 1")}, _dwb),
+)

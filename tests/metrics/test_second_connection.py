@@ -327,7 +327,14 @@ def test_a_steps_pieces_keep_kpis_that_share_results_together_the_longest_first(
         snapshots.window_containing(period, d("2026-06-10"), cutoff=d("2026-06-11"))
         for period in ("day", "week")
     ]
-    codes = ("ltv", "nps", "challenge_joiners", "challenge_points", "challenge_repeat_others")
+    codes = (
+        "ltv",
+        "nps",
+        "dwb",
+        "challenge_joiners",
+        "challenge_points",
+        "challenge_repeat_others",
+    )
     codes_later = (*codes, "challenge_repeat_completers")
     items = [(windows[0], codes), (windows[1], codes_later)]
     pieces = [[(w.period, tuple(c)) for w, c in piece] for piece in snapshots._units(items)]
@@ -346,7 +353,8 @@ def test_a_steps_pieces_keep_kpis_that_share_results_together_the_longest_first(
             ("week", ("challenge_points",)),
         ],
         [("day", ("ltv",)), ("week", ("ltv",))],
-        [("day", ("nps",)), ("week", ("nps",))],
+        # The survey KPIs together: one statement per window gives them all.
+        [("day", ("nps",)), ("week", ("nps",)), ("day", ("dwb",)), ("week", ("dwb",))],
     ]
 
 

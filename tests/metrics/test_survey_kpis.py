@@ -399,3 +399,35 @@ def test_a_kpi_reads_only_its_own_kind(people):
         "dwb": (D("0.0000"), 1),
         "csat": (None, 0),
     }
+
+
+def test_every_survey_kpi_of_a_window_comes_from_one_statement_in_a_run_step(people):
+    """In a run step (a sharing block) the answers are read once per window for all six
+    KPIs; each still has only its own kind's segments (its own question, no other's)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from metrics.kpis.base import sharing
+
+    hanako, taro, *_rest = people
+    s = survey_make("mixed", ("nps",), ("nrs",), ("dwb",))
+    say(s, hanako, 9, 5, 1, day="2026-06-12")
+    say(s, taro, 3, 2, 4, day="2026-06-13")
+    nps_q, nrs_q, dwb_q = (q.pk for q in s.questions.order_by("position"))
+    codes = ("nps", "nrs", "csat", "ces", "ces_net", "dwb")
+    with sharing(), CaptureQueriesContext(connection) as queries:
+        computed = {code: registry()[code].compute(JUNE) for code in codes}
+    assert len([q for q in queries if "metrics_answer" in q["sql"]]) == 1
+
+    def question_segments(code):
+        return {v.segment: v.n for v in computed[code] if v.segment.startswith("question:")}
+
+    assert question_segments("nps") == {f"question:{nps_q}": 2}
+    assert question_segments("nrs") == {f"question:{nrs_q}": 2}
+    assert question_segments("dwb") == {f"question:{dwb_q}": 2}
+    # NPS: hanako's 9 a promoter, taro's 3 a detractor: 0. NRS: hanako's 5 a repeater,
+    # taro's 2 at risk: 0. CSAT: no answers of its kind in the statement's rows.
+    assert [(v.value, v.n) for v in computed["nps"] if v.segment == "all"] == [(D("0.0000"), 2)]
+    assert [(v.value, v.n) for v in computed["nrs"] if v.segment == "all"] == [(D("0.0000"), 2)]
+    assert [v.segment for v in computed["csat"]] == ["all"]
+    assert [(v.value, v.n) for v in computed["csat"]] == [(None, 0)]
