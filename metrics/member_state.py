@@ -976,6 +976,7 @@ def _rows(
     new_stage = at - dt.timedelta(days=NEW_MEMBER_DAYS)
     members = members_at(today - _DAY, DIMENSIONS, among).annotate(
         m_joined=F("joined_at"),
+        m_birth=F("birth_date"),
         m_is_member=Case(
             When(activity.member_was_member(at), then=V(1)),
             default=V(0),
@@ -1013,7 +1014,7 @@ def _rows(
     sql = (
         f"SELECT m.{q('id')} AS member_id, %s AS version, "  # noqa: S608
         + ", ".join(f"m.{q(f'd_{name}')} AS {q(f'd_{name}')}" for name in DIMENSIONS)
-        + ", m.m_joined AS joined_at, m.m_is_member AS is_member,"
+        + ", m.m_joined AS joined_at, m.m_birth AS birth_date, m.m_is_member AS is_member,"
         " CASE WHEN m.m_is_member = 1 AND COALESCE(p.recent, 0) > 0 THEN 1 ELSE 0 END AS active,"
         " CASE WHEN m.m_is_member = 1 AND m.m_past_new = 1 AND COALESCE(p.recent, 0) = 0"
         " THEN 1 ELSE 0 END AS dormant,"

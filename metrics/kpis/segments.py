@@ -107,11 +107,13 @@ def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, activ
     if name == "tier":
         from members.models import TierChange
 
-        return _as_then(TierChange, "from_tier", "tier", end=end, prefix=p, among=among)
+        now = Coalesce(F(f"{p}tier__code"), Value(""))
+        return as_then(TierChange, "from_tier", now, end=end, prefix=p, among=among)
     if name == "store":
         from members.models import HomeStoreChange
 
-        return _as_then(HomeStoreChange, "from_store", "home_store", end=end, prefix=p, among=among)
+        now = Coalesce(F(f"{p}home_store__code"), Value(""))
+        return as_then(HomeStoreChange, "from_store", now, end=end, prefix=p, among=among)
     if name == "cohort":
         return TruncMonth(f"{p}joined_at")
     if name == "gender":
@@ -129,11 +131,11 @@ def member_dimension(name: str, at: dt.date, prefix: str = "", among=None, activ
     raise ValueError(f"unknown dimension {name!r}")
 
 
-def _as_then(changes, left: str, current: str, *, end: dt.datetime, prefix: str, among):
-    """The code of the member's `current` (tier, home store) before `end`: the current one,
-    unless it changed since; then the one the first later change left (`changes`, a model
-    with member, changed_at and the field `left`). Only members with a later change (a
-    hashed set) look their change up."""
+def as_then(changes, left: str, current, *, end: dt.datetime, prefix: str = "", among=None):
+    """The code of the member's tier or home store before `end`: `current` (an expression
+    of the code now), unless it changed since; then the one the first later change left
+    (`changes`, a model with member, changed_at and the field `left`). Only members with a
+    later change (a hashed set) look their change up."""
     later = changes.objects.filter(changed_at__gte=end)
     if among is not None:
         later = later.filter(member_id__in=among)
@@ -147,7 +149,7 @@ def _as_then(changes, left: str, current: str, *, end: dt.datetime, prefix: str,
             **{f"{prefix}pk__in": later.values("member_id")},
             then=Coalesce(Subquery(first_later), Value("")),
         ),
-        default=Coalesce(F(f"{prefix}{current}__code"), Value("")),
+        default=current,
         output_field=CharField(),
     )
 

@@ -375,30 +375,50 @@ def follow_up(end: dt.datetime, through: dt.date):
 
 def churn_since(start: dt.date, end: dt.date) -> dict[str, tuple[int, int]] | None:
     """Churn's counts for any period [start, end) ending at the state's cutoff (LTV's
-    trailing year): the base from the active spans covering the start, with the members'
-    dimensions on the day before computed for them alone; lost, those not active now."""
+    trailing year): the base from the active spans covering the start; lost, those not
+    active now. The base's dimensions on the day before come from their state rows (no
+    read of the members table): the tier and home store from the rows' and the changes
+    since, the age band from the birth date, the segment from joining (active then: not
+    dormant), the cohort and gender as they are."""
     if _mark(end) is None:
         return None
-    from ..models import MemberActiveSpan
+    from django.db.models import Case, F, IntegerField, When
+    from django.db.models import Value as V
 
-    begin = _instant(local_midnight(start))
-    facts = (
-        "SELECT sp.member_id, 1 AS base,"  # noqa: S608
-        " CASE WHEN st.active = 1 THEN 0 ELSE 1 END AS lost"
-        f" FROM {_table('MemberActiveSpan')} sp"
-        f" INNER JOIN {_table('MemberState')} st ON st.member_id = sp.member_id"
-        " WHERE sp.starts_at < %s AND sp.ends_at >= %s",
-        [begin, begin],
+    from members.models import HomeStoreChange, TierChange
+
+    from ..models import MemberActiveSpan, MemberState
+    from .segments import as_then, member_dimension
+
+    begin = local_midnight(start)
+    base = MemberActiveSpan.objects.filter(starts_at__lt=begin, ends_at__gte=begin).values(
+        "member_id"
     )
-    base = MemberActiveSpan.objects.filter(
-        starts_at__lt=local_midnight(start), ends_at__gte=local_midnight(start)
-    ).values("member_id")
+    day_before = start - dt.timedelta(days=1)
+    dims = {
+        "segment": member_dimension("segment", day_before, among=base, active=True),
+        "tier": as_then(TierChange, "from_tier", F("d_tier"), end=begin, among=base),
+        "store": as_then(HomeStoreChange, "from_store", F("d_store"), end=begin, among=base),
+        "cohort": F("d_cohort"),
+        "age": member_dimension("age", day_before),
+        "gender": F("d_gender"),
+    }
+    facts = (
+        MemberState.objects.filter(member_id__in=base)
+        .order_by()
+        .values("member_id")
+        .annotate(
+            base=V(1),
+            lost=Case(When(active=1, then=V(0)), default=V(1), output_field=IntegerField()),
+            **{name: dims[name] for name in DIMENSIONS},
+        )
+    )
     rows = rollup(
         facts=facts,
         aggregates={"base": "SUM({base})", "lost": "SUM({lost})"},
-        at=start - dt.timedelta(days=1),
-        among=base,
-        among_active=True,  # active at the start
+        at=None,
+        dims=(),
+        fact_dims=DIMENSIONS,
     )
     return {segment: (whole(row["base"]), whole(row["lost"])) for segment, row in rows.items()}
 

@@ -82,6 +82,9 @@ class MemberState(MemberDimensions, PurchaseMeasures):
     )
     version = models.DateField()
     joined_at = models.DateTimeField()
+    # The member's birth date: their age band on any day (LTV's trailing-year churn slices
+    # its base by the dimensions a year ago from these rows, not from the members table).
+    birth_date = models.DateField(null=True)
     is_member = models.SmallIntegerField()  # joined before T, not withdrawn before T
     active = models.SmallIntegerField()  # a member with a purchase counting at T in the lapse
     dormant = models.SmallIntegerField()
