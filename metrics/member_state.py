@@ -83,10 +83,12 @@ from .member_state_totals import (
     base_sums,
     current_starts,
     totals_add,
+    totals_base_sums,
     totals_compact,
     totals_move,
     totals_rebuild,
     totals_roll,
+    totals_row_sums,
     totals_sums,
 )
 from .models import (
@@ -97,7 +99,7 @@ from .models import (
     MemberStateMark,
 )
 from .periods import PERIODS
-from .second_connection import alongside, alongside_steps, can_run_alongside
+from .second_connection import alongside_steps, can_run_alongside
 
 TOUCHED = "kpi_state_touched"
 TOUCHED_SPANS = "kpi_state_touched_spans"  # those of them whose active spans may differ
@@ -115,6 +117,7 @@ EXPIRY = "kpi_state_expiry"
 SPANS_STAGED = "kpi_state_spans_staged"
 CHANNELS_STAGED = "kpi_state_channels_staged"
 ROWS_STAGED = "kpi_state_rows_staged"
+CHANNEL_ROWS_STAGED = "kpi_state_channel_rows_staged"
 BASES_STAGED = "kpi_state_bases_staged"
 # Wide tables read only by member (grouped or joined on it): only that column is analysed.
 BY_MEMBER = ("member_id",)
@@ -331,13 +334,18 @@ def _recompute(
             )
     if not concurrent:
         return _recompute_with(today, among=among, mark=mark, staged=None, alone=alone)
-    # A night: the touched members' channel facts, then their rows, on one connection; their
-    # spans (of those whose spans may differ), then their old rows' sums, on another. This
-    # one meanwhile keeps their bases and deletes their old rows; it waits for the rows to
-    # write them, and for the old sums only at the end.
+    # A night: the touched members' channel facts, then their rows and channel rows, then
+    # those rows' sums for the totals, on one connection; their spans (of those whose spans
+    # may differ), then their old rows' sums, on another. This one meanwhile keeps their
+    # bases and deletes their old rows; it waits for the rows to write them (while the new
+    # rows' sums are computed), and for the sums only at the end.
     members, spans_may_differ = _touched_ids(TOUCHED), _touched_ids(TOUCHED_SPANS)
     with (
-        alongside(partial(_stage_touched_rows, today, members), concurrent=True) as rows,
+        alongside_steps(
+            partial(_stage_touched_rows, today, members),
+            partial(_new_rows_sums, today, members),
+            concurrent=True,
+        ) as (rows, new_sums),
         alongside_steps(
             partial(_stage_touched_spans, spans_may_differ),
             lambda _tables: _touched_sums(mark.as_of, members),
@@ -345,7 +353,14 @@ def _recompute(
         ) as (staged, old_sums),
     ):
         return _recompute_with(
-            today, among=among, mark=mark, staged=staged, rows=rows, old_sums=old_sums, alone=alone
+            today,
+            among=among,
+            mark=mark,
+            staged=staged,
+            rows=rows,
+            old_sums=old_sums,
+            new_sums=new_sums,
+            alone=alone,
         )
 
 
@@ -420,16 +435,27 @@ def _stage_touched_spans(members: list[int]) -> tuple[str, None]:
     return SPANS_STAGED, None
 
 
-def _stage_touched_rows(today: dt.date, members: list[int]) -> tuple[str, str]:
-    """On a second connection, for a night: the touched `members`' channel facts and state
-    rows at `today` as committed unlogged tables; their names."""
+def _stage_touched_rows(today: dt.date, members: list[int]) -> tuple[str, str, str]:
+    """On a second connection, for a night: the touched `members`' channel facts, state
+    rows and channel state rows at `today` as committed unlogged tables; their names."""
     at = local_midnight(today)
+    starts = state_windows(today)
     _stage_for(
         members,
-        (CHANNELS_STAGED, _channel_facts(at, state_windows(today), _touched())),
+        (CHANNELS_STAGED, _channel_facts(at, starts, _touched())),
         (ROWS_STAGED, _rows(today, at, _touched(), CHANNELS_STAGED)),
+        (CHANNEL_ROWS_STAGED, _channel_select(starts, ROWS_STAGED, CHANNELS_STAGED)),
     )
-    return CHANNELS_STAGED, ROWS_STAGED
+    return CHANNELS_STAGED, ROWS_STAGED, CHANNEL_ROWS_STAGED
+
+
+def _new_rows_sums(today: dt.date, members: list[int], tables: tuple[str, str, str]) -> list[Sums]:
+    """On a second connection, for a night, after `_stage_touched_rows`: the totals' sums of
+    the touched `members`' new state and channel rows (the staged `tables`) at `today`; their
+    churn bases' are summed by the update's own connection, which keeps them."""
+    _channels, rows, channel_rows = tables
+    with _touched_elsewhere(members):
+        return totals_row_sums(as_of=today, members=TOUCHED, rows=rows, channel_rows=channel_rows)
 
 
 def _touched_sums(as_of: dt.date, members: list[int]) -> list[Sums]:
@@ -527,6 +553,7 @@ def _recompute_with(
     staged,
     rows=None,
     old_sums=None,
+    new_sums=None,
     staged_sums=None,
     facts=None,
     alone=None,
@@ -534,8 +561,9 @@ def _recompute_with(
     """`staged`: a function giving the names of the tables of the members' spans and (in a
     rebuild) churn bases, computed elsewhere (None: computed here), and `staged_sums` one
     giving the bases' sums; `rows`: one giving the names of the tables of a night's members'
-    channel facts and state rows (None: computed here); `old_sums`, one giving the sums of
-    their rows as they were (None: summed here); `alone`, called once a night's work on other
+    channel facts, state rows and channel state rows (None: computed here); `old_sums`, one
+    giving the sums of their rows as they were (None: summed here), `new_sums` of their new
+    state and channel rows (None: summed here); `alone`, called once a night's work on other
     connections is (about) over."""
     at = local_midnight(today)
     starts = state_windows(today)
@@ -544,7 +572,7 @@ def _recompute_with(
         if old_sums is None:
             totals_move(as_of=mark.as_of, members=TOUCHED, sign=-1)
         _keep_bases(today, mark)
-    channel_facts, row_table = CHANNELS, ROWS
+    channel_facts, row_table, channel_rows = CHANNELS, ROWS, None
     if rows is None:
         # A year of purchases in member order from the purchase index (index-only: no sort
         # of millions of rows by member; a night's few members are probed by it anyway).
@@ -571,14 +599,22 @@ def _recompute_with(
                 )
             _drop_ended_bases(cursor, starts)
         if rows is not None:
-            channel_facts, row_table = rows()  # waits for the second connection's work
+            channel_facts, row_table, channel_rows = rows()  # waits for the other connection
         if alone is not None and among is not None:
             alone()
         # A rebuild fills emptied tables: their indexes are built once, after the rows.
         loading = indexes_built_after(*_STATE_TABLES) if among is None else nullcontext()
         with loading:
             members = _write_rows(
-                cursor, today, starts, among, staged, channel_facts, row_table, facts=facts
+                cursor,
+                today,
+                starts,
+                among,
+                staged,
+                channel_facts,
+                row_table,
+                facts=facts,
+                channel_rows=channel_rows,
             )
         if among is None and connection.vendor == "postgresql":
             # A rebuild rewrote every table: planned on the old statistics (or none, before
@@ -592,10 +628,20 @@ def _recompute_with(
         if old_sums is not None:  # out before the roll, which moves them on with the rest
             totals_add(old_sums(), sign=-1)
         totals_roll(old=mark.as_of, new=today)
-        totals_move(as_of=today, members=TOUCHED, sign=1, rows=row_table, channel_rows=CHANNEL_ROWS)
+        if new_sums is None:
+            totals_move(
+                as_of=today,
+                members=TOUCHED,
+                sign=1,
+                rows=row_table,
+                channel_rows=channel_rows or CHANNEL_ROWS,
+            )
+        else:
+            bases = totals_base_sums(as_of=today, members=TOUCHED, rows=row_table)
+            totals_add([*new_sums(), bases], sign=1)
         totals_compact()
     if rows is not None:
-        for table in (channel_facts, row_table):
+        for table in (channel_facts, row_table, channel_rows):
             drop_temporary(table)
     if facts is not None:
         for table in facts():
@@ -637,11 +683,12 @@ def _write_rows(
     row_table: str = ROWS,
     *,
     facts=None,
+    channel_rows: str | None = None,
 ) -> int:
     """Insert the recomputed members' rows (their old ones gone; a night's from table
-    `row_table`), their spans, channel rows (from their facts in table `channels`) and, in a
-    rebuild, everyone's churn bases (the spans and bases from the tables `staged()` names).
-    Returns the number of members."""
+    `row_table`), their spans, channel rows (from table `channel_rows`, or from their facts
+    in table `channels`) and, in a rebuild, everyone's churn bases (the spans and bases from
+    the tables `staged()` names). Returns the number of members."""
     q = connection.ops.quote_name
     names = ", ".join(q(f.column) for f in MemberState._meta.concrete_fields)
     state = q(MemberState._meta.db_table)
@@ -682,9 +729,11 @@ def _write_rows(
         )
     channel_names = ", ".join(q(c) for c in _channel_columns())
     selected, params = _channel_select(starts, rows, channels)
-    if among is not None:  # kept for the totals, which sum the touched members' new rows
+    if channel_rows is None and among is not None:  # kept for the totals' sums of them
         create_temporary(CHANNEL_ROWS, (selected, params), analyze=BY_MEMBER)
-        selected, params = f"SELECT {channel_names} FROM {CHANNEL_ROWS}", []  # noqa: S608
+        channel_rows = CHANNEL_ROWS
+    if channel_rows is not None:
+        selected, params = f"SELECT {channel_names} FROM {channel_rows}", []  # noqa: S608
     cursor.execute(
         f"INSERT INTO {q(MemberChannelState._meta.db_table)} ({channel_names}) {selected}",  # noqa: S608
         params,

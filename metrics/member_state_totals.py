@@ -158,6 +158,25 @@ def totals_sums(*, as_of: dt.date, members: str) -> list[Sums]:
     return list(_sums(as_of, members))
 
 
+def totals_row_sums(*, as_of: dt.date, members: str, rows: str, channel_rows: str) -> list[Sums]:
+    """Step 3's sums of the state and channel tables over the rows in tables `rows` and
+    `channel_rows` (those of the members in table `members`) at cutoff `as_of` (for
+    `totals_add` with `totals_base_sums`': they may be read on another connection)."""
+    sums = _sums(as_of, members, rows=rows, channel_rows=channel_rows)
+    return [next(sums), next(sums)]
+
+
+def totals_base_sums(*, as_of: dt.date, members: str, rows: str) -> Sums:
+    """Step 3's sums of the kept churn bases of the members in table `members` at cutoff
+    `as_of`, whether they are active now read from their rows in table `rows`."""
+    starts = current_starts(as_of)
+    create_temporary(BASES, base_rows(members, starts, rows=rows))
+    try:
+        return base_sums(starts, lambda period, start: base_facts(period, start, rows=BASES))
+    finally:
+        drop_temporary(BASES)
+
+
 def totals_add(sums_of_tables: list[Sums], *, sign: int) -> None:
     _write(iter(sums_of_tables), sign=sign)
 

@@ -17,6 +17,7 @@ from challenges.builtin_types import event_types_ensure_builtin
 from metrics import snapshots
 from metrics.member_state import (
     BASES_STAGED,
+    CHANNEL_ROWS_STAGED,
     CHANNELS_STAGED,
     EXPIRY,
     POINTS,
@@ -235,13 +236,19 @@ def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongs
     # Both touched: their rows were recorded within the hour's margin before the rebuild.
     assert (update.rebuilt, update.members) == (False, 2)
     statements = [q["sql"] for q in main.captured_queries]
-    # The touched members' spans, channel facts and rows came from the other connections.
+    # The touched members' spans, rows and channel rows came from the other connections.
     assert any(f"FROM {SPANS_STAGED}" in sql for sql in statements)
-    assert any(f"FROM {CHANNELS_STAGED}" in sql for sql in statements)
     assert any(f"FROM {ROWS_STAGED}" in sql for sql in statements)
+    assert any(f"FROM {CHANNEL_ROWS_STAGED}" in sql for sql in statements)
     assert not any("PARTITION BY member_id" in sql for sql in statements)
     assert not any("TABLE kpi_state_channels AS" in sql for sql in statements)
     assert not any("TABLE kpi_state_rows AS" in sql for sql in statements)
+    assert not any("TABLE kpi_state_channel_rows AS" in sql for sql in statements)
+    # So did the totals' sums of their rows, old and new: this one summed their churn
+    # bases alone (it keeps them).
+    assert not any("SUM(joined)" in sql for sql in statements)
+    assert not any("SUM(y_purchases)" in sql for sql in statements)
+    assert any("SUM(lost)" in sql for sql in statements)
     assert _spans() == [
         (ann.pk, "2026-06-02", "2026-11-29"),
         (bob.pk, "2026-10-01", "2027-05-21"),  # 22 Nov + 180 days
@@ -250,10 +257,10 @@ def test_a_night_outside_a_transaction_computes_the_touched_members_spans_alongs
     assert totals_differences(as_of=today + dt.timedelta(days=1)) == []
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT to_regclass(%s), to_regclass(%s), to_regclass(%s)",
-            [SPANS_STAGED, CHANNELS_STAGED, ROWS_STAGED],
+            "SELECT to_regclass(%s), to_regclass(%s), to_regclass(%s), to_regclass(%s)",
+            [SPANS_STAGED, CHANNELS_STAGED, ROWS_STAGED, CHANNEL_ROWS_STAGED],
         )
-        assert cursor.fetchone() == (None, None, None)
+        assert cursor.fetchone() == (None, None, None, None)
 
 
 def test_a_run_step_shares_its_kpis_out_between_two_connections_as_each_comes_free(
