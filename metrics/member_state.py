@@ -34,9 +34,10 @@ PostgreSQL, the second chain runs on a second connection meanwhile
 (metrics.second_connection) and hands over committed unlogged tables as soon as each is
 written (the facts before the rows need them), summing the bases while this one copies them
 into the state; otherwise the same statements run first on this connection, into temporary tables. A
-night likewise has the touched members' channel facts and then rows, and their spans (of
-those whose spans may differ) and then their old rows' sums, computed on two connections of
-their own (given their ids), while this one keeps their bases and deletes their old rows.
+night likewise has the touched members' channel facts, then rows and channel rows, then
+those rows' sums, and their spans (of those whose spans may differ) and then their old rows'
+sums, computed on two connections of their own (given their ids), while this one keeps their
+bases, deletes their old rows, writes the new ones and sums their bases.
 """
 
 import datetime as dt
