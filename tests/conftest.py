@@ -56,3 +56,12 @@ def _own_cache_namespace(settings):
     throttle counters never leak between tests and nothing ever flushes a shared Redis DB."""
     default = {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
     settings.CACHES = {**settings.CACHES, "default": default}
+
+
+@pytest.fixture
+def latest_migrations_after():
+    """A test that migrates back leaves the database migrated to the latest again."""
+    from tests.migrations import migrate_to_latest
+
+    yield
+    migrate_to_latest()

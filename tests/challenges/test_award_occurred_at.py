@@ -5,13 +5,13 @@ import datetime as dt
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from challenges.models import Award, Event
 from challenges.services import challenge_create
 from tests.challenges.support import integration, process
 from tests.challenges.test_engine import open_app, visit_rule
 from tests.members.factories import MemberFactory
+from tests.migrations import migrate
 
 JST = dt.timezone(dt.timedelta(hours=9))
 OPENED = dt.datetime(2026, 6, 5, 10, tzinfo=JST)
@@ -33,30 +33,17 @@ def test_an_award_carries_its_events_time_not_when_it_was_processed():
     assert award.occurred_at == OPENED == Event.objects.get().occurred_at
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture
-def _latest_after():
-    yield
-    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
-
-
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_latest_after")
+@pytest.mark.usefixtures("latest_migrations_after")
 def test_migration_0006_copies_each_events_time_onto_its_awards():
     _award_an_open()
-    _migrate([("challenges", "0005_goal_progress_started_at_survey_answered_not_app")])
+    migrate([("challenges", "0005_goal_progress_started_at_survey_answered_not_app")])
     with connection.cursor() as cursor:
         table = connection.introspection.get_table_description(cursor, "challenges_award")
     columns = [c.name for c in table]
     assert "occurred_at" not in columns
 
-    new = _migrate([("challenges", "0006_award_occurred_at")])
+    new = migrate([("challenges", "0006_award_occurred_at")])
 
     award = new.get_model("challenges", "Award").objects.get()
     assert award.occurred_at == OPENED

@@ -5,34 +5,22 @@ import datetime as dt
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrations import migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture
-def _latest_after():
-    yield
-    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
-
-
-@pytest.mark.usefixtures("_latest_after")
+@pytest.mark.usefixtures("latest_migrations_after")
 def test_it_clears_the_mark_and_adds_the_column():
-    old = _migrate([("metrics", "0010_member_state_natural_keys")])
+    old = migrate([("metrics", "0010_member_state_natural_keys")])
     old.get_model("metrics", "MemberStateMark").objects.create(
         as_of=dt.date(2026, 11, 22),
         read_at=dt.datetime(2026, 11, 22, 1, tzinfo=dt.UTC),
         lapse_days=180,
         repeat_months=12,
     )
-    new = _migrate([("metrics", "0011_member_state_birth_date")])
+    new = migrate([("metrics", "0011_member_state_birth_date")])
     assert new.get_model("metrics", "MemberStateMark").objects.count() == 0
     with connection.cursor() as cursor:
         table = connection.introspection.get_table_description(cursor, "metrics_memberstate")
