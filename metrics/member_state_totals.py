@@ -90,16 +90,20 @@ def _sums(
     channels = _summed(facts, CHANNEL_SUMS, ("channel",))
     channels.pop("all", None)
     yield {(s,): v for s, v in channels.items()}
-    if bases is not None:
-        yield bases
-        return
+    yield _kept_base_sums(as_of, members, rows=rows) if bases is None else bases
+
+
+def _kept_base_sums(as_of: dt.date, members: str | None, *, rows: str | None = None) -> Sums:
+    """The sums of the current periods' kept churn bases at `as_of`, of the members in table
+    `members` (None: all), whether they are active now read from table `rows` when given."""
     starts = current_starts(as_of)
-    kept = None
-    if members:  # their base rows first: one probe per member, not per member and period
-        create_temporary(BASES, base_rows(members, starts, rows=rows))
-        kept = BASES
-    yield base_sums(starts, lambda period, start: base_facts(period, start, rows=kept))
-    if kept:
+    if not members:
+        return base_sums(starts, lambda period, start: base_facts(period, start))
+    # Their base rows first: one probe per member, not per member and period.
+    create_temporary(BASES, base_rows(members, starts, rows=rows))
+    try:
+        return base_sums(starts, lambda period, start: base_facts(period, start, rows=BASES))
+    finally:
         drop_temporary(BASES)
 
 
@@ -169,12 +173,7 @@ def totals_row_sums(*, as_of: dt.date, members: str, rows: str, channel_rows: st
 def totals_base_sums(*, as_of: dt.date, members: str, rows: str) -> Sums:
     """Step 3's sums of the kept churn bases of the members in table `members` at cutoff
     `as_of`, whether they are active now read from their rows in table `rows`."""
-    starts = current_starts(as_of)
-    create_temporary(BASES, base_rows(members, starts, rows=rows))
-    try:
-        return base_sums(starts, lambda period, start: base_facts(period, start, rows=BASES))
-    finally:
-        drop_temporary(BASES)
+    return _kept_base_sums(as_of, members, rows=rows)
 
 
 def totals_add(sums_of_tables: list[Sums], *, sign: int) -> None:

@@ -87,6 +87,7 @@ class _Measure:
 
 
 _MEASURES: dict[str, _Measure] = {}  # by KPI code, filled as the KPIs are defined below
+COUNT_IF, SUM = "count_if", "sum"  # a _Measure's operations
 
 
 def _template(kind: str, operation: str, expression: str) -> str:
@@ -101,7 +102,7 @@ def _grouped(window: Window) -> dict[str, dict]:
     answers' facts read once, not once per KPI): "<code>_<name>" per KPI's sum."""
     aggregates = {}
     for code, measure in _MEASURES.items():
-        aggregates[f"{code}_n"] = _template(measure.kind, "count_if", "1 = 1")
+        aggregates[f"{code}_n"] = _template(measure.kind, COUNT_IF, "1 = 1")
         for name, (operation, expression) in measure.sums.items():
             aggregates[f"{code}_{name}"] = _template(measure.kind, operation, expression)
     grouped = rollup(
@@ -227,7 +228,6 @@ def _survey_kpi(
     )
 
 
-COUNT_IF, SUM = "count_if", "sum"
 NPS = _survey_kpi(
     "nps",
     gettext_noop("NPS"),
